@@ -1,0 +1,47 @@
+"""Get logits, probabilities and likelihoods right in Pyro models."""
+
+from pyro_logits.checks import (
+    Diagnosis,
+    LogitsWarning,
+    LogSigmoidAsLogitsWarning,
+    LogSoftmaxAsLogitsWarning,
+    NormalizedOverWrongDimWarning,
+    ProbsAsLogitsWarning,
+    diagnose,
+)
+from pyro_logits.convert import (
+    binary_to_categorical_logits,
+    categorical_to_binary_logits,
+    log_mean_exp,
+    logit,
+    logits_to_probs,
+    predictive_log_probs,
+    probs_to_logits,
+)
+from pyro_logits.likelihoods import bernoulli, categorical, observe_bernoulli, observe_categorical
+from pyro_logits.messenger import CheckLogitsMessenger, check_logits
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckLogitsMessenger",
+    "Diagnosis",
+    "LogSigmoidAsLogitsWarning",
+    "LogSoftmaxAsLogitsWarning",
+    "LogitsWarning",
+    "NormalizedOverWrongDimWarning",
+    "ProbsAsLogitsWarning",
+    "bernoulli",
+    "binary_to_categorical_logits",
+    "categorical",
+    "categorical_to_binary_logits",
+    "check_logits",
+    "diagnose",
+    "log_mean_exp",
+    "logit",
+    "logits_to_probs",
+    "observe_bernoulli",
+    "observe_categorical",
+    "predictive_log_probs",
+    "probs_to_logits",
+]

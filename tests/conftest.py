@@ -1,0 +1,43 @@
+"""Shared fixtures: every test is seeded, and real MNIST is found without a download."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyro
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MNIST_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_reset() -> None:
+    """Seed torch, Python and Pyro, and start each test with an empty param store."""
+    pyro.set_rng_seed(0)
+    pyro.clear_param_store()
+    torch.set_default_dtype(torch.float32)
+
+
+def _mnist_dir() -> Path | None:
+    candidates = [os.environ.get("PYRO_LOGITS_TEST_MNIST_DIR"), REPO_ROOT.parent / "shared" / "data" / "mnist"]
+    for candidate in candidates:
+        if candidate and all((Path(candidate) / name).is_file() for name in MNIST_FILES):
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """Directory holding the four real MNIST files (skips the test when none is available)."""
+    found = _mnist_dir()
+    if found is None:
+        pytest.skip("real MNIST not found: set PYRO_LOGITS_TEST_MNIST_DIR to a directory with the four IDX files")
+    return found
