@@ -27,7 +27,10 @@ def _seed_and_reset() -> None:
 
 
 def _mnist_dir() -> Path | None:
-    candidates = [os.environ.get("PYRO_LOGITS_TEST_MNIST_DIR"), REPO_ROOT.parent / "shared" / "data" / "mnist"]
+    candidates = [
+        os.environ.get("PYRO_LOGITS_TEST_MNIST_DIR"),
+        REPO_ROOT.parent / "shared" / "data" / "mnist",
+    ]
     for candidate in candidates:
         if candidate and all((Path(candidate) / name).is_file() for name in MNIST_FILES):
             return Path(candidate)
@@ -39,5 +42,7 @@ def mnist_dir() -> Path:
     """Directory holding the four real MNIST files (skips the test when none is available)."""
     found = _mnist_dir()
     if found is None:
-        pytest.skip("real MNIST not found: set PYRO_LOGITS_TEST_MNIST_DIR to a directory with the four IDX files")
+        pytest.skip(
+            "real MNIST not found: set PYRO_LOGITS_TEST_MNIST_DIR to a directory with the four IDX files"
+        )
     return found

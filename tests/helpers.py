@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 
 
-def assert_close(actual: torch.Tensor, expected: torch.Tensor, *, rtol: float, atol: float = 0.0) -> None:
+def assert_close(
+    actual: torch.Tensor, expected: torch.Tensor, *, rtol: float, atol: float = 0.0
+) -> None:
     """Compare ``actual`` against a (usually float64) reference with stated tolerances.
 
     The comparison runs in float64 so the reference's precision is kept; infinities must match
