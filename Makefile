@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 DEMO_ARGS ?=
+DATA_DIR ?=
 TEST_ARGS ?=
 
 BIN := $(VENV)/bin
@@ -23,7 +24,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python models/bnn_mnist.py $(DEMO_ARGS)
+	$(BIN)/python models/bnn_mnist.py $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(TEST_ARGS)
