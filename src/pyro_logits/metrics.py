@@ -1,0 +1,516 @@
+"""Evaluation metrics for classifiers that output log-probabilities, and shifted inputs for OOD.
+
+Every metric takes ``log_probs`` of shape ``(N, C)``: normalised log-probabilities, typically
+the log posterior-predictive probabilities from
+:func:`pyro_logits.convert.predictive_log_probs` (pass ``torch.log_softmax(logits, -1)`` for
+a single network's logits), and ``int64`` ``labels`` of shape ``(N,)``. Rows are checked to
+be normalised, so logits passed by mistake are caught rather than silently scored. Metrics are
+computed in float64 and returned as Python floats.
+
+Out-of-distribution (OOD) detection is scored with :func:`auroc` on the predictive entropy,
+OOD inputs being the positive class; :func:`rotate_images` and :func:`noise_images` make such
+inputs from the test set.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "CalibrationBins",
+    "accuracy",
+    "auroc",
+    "brier_score",
+    "calibration_bins",
+    "expected_calibration_error",
+    "nll",
+    "noise_images",
+    "ood_auroc",
+    "predictive_entropy",
+    "rotate_images",
+]
+
+
+class CalibrationBins(NamedTuple):
+    """Per-bin statistics for a reliability diagram (see :func:`calibration_bins`)."""
+
+    edges: torch.Tensor
+    """Bin edges, float64 of shape ``(n_bins + 1,)``, from 0 to 1."""
+    confidence: torch.Tensor
+    """Mean confidence (max probability) per bin, float64 ``(n_bins,)``; NaN for empty bins."""
+    accuracy: torch.Tensor
+    """Fraction correct per bin, float64 ``(n_bins,)``; NaN for empty bins."""
+    count: torch.Tensor
+    """Number of examples per bin, int64 ``(n_bins,)``."""
+
+
+def _check_log_probs(log_probs: torch.Tensor, name: str = "log_probs") -> torch.Tensor:
+    """Validate ``(N, C)`` normalised log-probabilities and return them in float64."""
+    if not isinstance(log_probs, torch.Tensor) or log_probs.dim() != 2:
+        shape = tuple(log_probs.shape) if isinstance(log_probs, torch.Tensor) else type(log_probs)
+        raise ValueError(f"Expected {name} of shape (N, C) but got {shape}.")
+    if log_probs.shape[0] == 0 or log_probs.shape[1] == 0:
+        raise ValueError(f"Expected {name} with N > 0 and C > 0 but got {tuple(log_probs.shape)}.")
+    if not log_probs.is_floating_point():
+        raise ValueError(f"Expected floating-point {name} but got {log_probs.dtype}.")
+    if torch.isnan(log_probs).any() or (log_probs == math.inf).any():
+        raise ValueError(f"Expected {name} without NaN or +inf but found some.")
+    tol = max(1e-3, torch.finfo(log_probs.dtype).eps ** 0.5)
+    checked = log_probs.detach().to(torch.float64)
+    totals = torch.logsumexp(checked, dim=-1)
+    worst = int(totals.abs().argmax())
+    if abs(float(totals[worst])) > tol:
+        raise ValueError(
+            f"Expected normalised {name} (logsumexp over classes = 0) but row {worst} has "
+            f"logsumexp {float(totals[worst]):.4g}. If these are logits, pass "
+            "torch.log_softmax(logits, dim=-1); if probabilities, pass their log."
+        )
+    return checked
+
+
+def _check(log_probs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    log_probs = _check_log_probs(log_probs)
+    n, c = log_probs.shape
+    if not isinstance(labels, torch.Tensor) or labels.shape != (n,):
+        shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels)
+        raise ValueError(f"Expected labels of shape ({n},) to match log_probs but got {shape}.")
+    if labels.dtype != torch.int64:
+        raise ValueError(f"Expected int64 labels but got {labels.dtype}; use labels.long().")
+    if labels.min() < 0 or labels.max() >= c:
+        raise ValueError(
+            f"Expected labels in 0..{c - 1} (C = {c} classes) but got values from "
+            f"{int(labels.min())} to {int(labels.max())}."
+        )
+    return log_probs, labels.to(log_probs.device)
+
+
+def accuracy(log_probs: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of examples whose most probable class is the label.
+
+    Parameters
+    ----------
+    log_probs : torch.Tensor
+        Normalised log-probabilities of shape ``(N, C)``.
+    labels : torch.Tensor
+        ``int64`` labels of shape ``(N,)``.
+
+    Returns
+    -------
+    float
+        Accuracy in ``[0, 1]``.
+
+    Raises
+    ------
+    ValueError
+        If shapes or dtypes are wrong, labels are out of range, or rows are not normalised.
+
+    Examples
+    --------
+    >>> import torch
+    >>> log_probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]).log()
+    >>> accuracy(log_probs, torch.tensor([0, 1, 1]))
+    0.6666666666666666
+    """
+    log_probs, labels = _check(log_probs, labels)
+    return (log_probs.argmax(dim=-1) == labels).double().mean().item()
+
+
+def nll(log_probs: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean negative log-likelihood of the labels, in nats.
+
+    Parameters
+    ----------
+    log_probs : torch.Tensor
+        Normalised log-probabilities of shape ``(N, C)``.
+    labels : torch.Tensor
+        ``int64`` labels of shape ``(N,)``.
+
+    Returns
+    -------
+    float
+        ``-mean_n log_probs[n, labels[n]]``; ``inf`` if a label has probability 0.
+
+    Raises
+    ------
+    ValueError
+        If shapes or dtypes are wrong, labels are out of range, or rows are not normalised.
+
+    Examples
+    --------
+    >>> import torch
+    >>> log_probs = torch.tensor([[0.5, 0.5], [0.25, 0.75]]).log()
+    >>> round(nll(log_probs, torch.tensor([0, 1])), 6)  # (log 2 + log 4/3) / 2
+    0.490415
+    """
+    log_probs, labels = _check(log_probs, labels)
+    return -log_probs.gather(-1, labels[:, None]).mean().item()
+
+
+def brier_score(log_probs: torch.Tensor, labels: torch.Tensor) -> float:
+    """Brier score: squared error of the probability vector, summed over classes, mean over N.
+
+    This is the original (Brier, 1950) multi-class convention, ranging over ``[0, 2]``;
+    divide by ``C`` for the per-class mean that some libraries report.
+
+    Parameters
+    ----------
+    log_probs : torch.Tensor
+        Normalised log-probabilities of shape ``(N, C)``.
+    labels : torch.Tensor
+        ``int64`` labels of shape ``(N,)``.
+
+    Returns
+    -------
+    float
+        ``mean_n sum_c (p[n, c] - [c == labels[n]])**2``.
+
+    Raises
+    ------
+    ValueError
+        If shapes or dtypes are wrong, labels are out of range, or rows are not normalised.
+
+    Examples
+    --------
+    >>> import torch
+    >>> log_probs = torch.tensor([[1.0, 0.0], [0.5, 0.5]]).log()
+    >>> round(brier_score(log_probs, torch.tensor([0, 1])), 6)  # (0 + 0.25 + 0.25) / 2
+    0.25
+    """
+    log_probs, labels = _check(log_probs, labels)
+    one_hot = F.one_hot(labels, log_probs.shape[-1]).to(torch.float64)
+    return (log_probs.exp() - one_hot).square().sum(dim=-1).mean().item()
+
+
+def calibration_bins(
+    log_probs: torch.Tensor, labels: torch.Tensor, *, n_bins: int = 15
+) -> CalibrationBins:
+    """Confidence, accuracy and count per confidence bin, for a reliability diagram.
+
+    Confidence is the largest predicted probability of each example and the prediction its
+    class. Bins have equal width on ``[0, 1]``; bin ``b`` holds confidences in
+    ``(b / n_bins, (b + 1) / n_bins]`` (the first bin also holds 0).
+
+    Parameters
+    ----------
+    log_probs : torch.Tensor
+        Normalised log-probabilities of shape ``(N, C)``.
+    labels : torch.Tensor
+        ``int64`` labels of shape ``(N,)``.
+    n_bins : int
+        Number of bins. Default 15.
+
+    Returns
+    -------
+    CalibrationBins
+        ``edges``, and per bin the mean ``confidence``, the ``accuracy`` (both NaN where
+        the bin is empty) and the ``count``.
+
+    Raises
+    ------
+    ValueError
+        If ``n_bins < 1``, or the inputs are invalid as for :func:`accuracy`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> log_probs = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7]]).log()
+    >>> bins = calibration_bins(log_probs, torch.tensor([0, 1, 1]), n_bins=2)
+    >>> bins.count
+    tensor([0, 3])
+    >>> bins.accuracy
+    tensor([   nan, 0.6667], dtype=torch.float64)
+    """
+    if not isinstance(n_bins, int) or n_bins < 1:
+        raise ValueError(f"Expected n_bins to be a positive int but got {n_bins!r}.")
+    log_probs, labels = _check(log_probs, labels)
+    max_log_prob, predicted = log_probs.max(dim=-1)
+    confidence = max_log_prob.exp()
+    correct = (predicted == labels).to(torch.float64)
+    # Bin b holds (b / n_bins, (b + 1) / n_bins]: ceil(conf * n_bins) - 1, with 0 in bin 0.
+    index = (torch.ceil(confidence * n_bins).long() - 1).clamp(0, n_bins - 1)
+    count = torch.bincount(index, minlength=n_bins)
+    conf_sum = torch.bincount(index, weights=confidence, minlength=n_bins)
+    correct_sum = torch.bincount(index, weights=correct, minlength=n_bins)
+    safe = count.clamp_min(1).to(torch.float64)
+    empty = count == 0
+    nan = torch.tensor(math.nan, dtype=torch.float64, device=count.device)
+    return CalibrationBins(
+        edges=torch.linspace(0.0, 1.0, n_bins + 1, dtype=torch.float64),
+        confidence=torch.where(empty, nan, conf_sum / safe).cpu(),
+        accuracy=torch.where(empty, nan, correct_sum / safe).cpu(),
+        count=count.cpu(),
+    )
+
+
+def expected_calibration_error(
+    log_probs: torch.Tensor, labels: torch.Tensor, *, n_bins: int = 15
+) -> float:
+    """Compute the expected calibration error with equal-width confidence bins.
+
+    ``ECE = sum_b (n_b / N) * |accuracy_b - confidence_b|`` over the bins of
+    :func:`calibration_bins` (Naeini et al., 2015; Guo et al., 2017), with confidence the
+    largest predicted probability.
+
+    Parameters
+    ----------
+    log_probs : torch.Tensor
+        Normalised log-probabilities of shape ``(N, C)``.
+    labels : torch.Tensor
+        ``int64`` labels of shape ``(N,)``.
+    n_bins : int
+        Number of bins. Default 15.
+
+    Returns
+    -------
+    float
+        The ECE, in ``[0, 1]``.
+
+    Raises
+    ------
+    ValueError
+        If ``n_bins < 1``, or the inputs are invalid as for :func:`accuracy`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> log_probs = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7]]).log()
+    >>> round(expected_calibration_error(log_probs, torch.tensor([0, 1, 1]), n_bins=2), 6)
+    0.133333
+    """
+    bins = calibration_bins(log_probs, labels, n_bins=n_bins)
+    full = bins.count > 0
+    gaps = (bins.accuracy[full] - bins.confidence[full]).abs()
+    return (gaps * bins.count[full]).sum().item() / bins.count.sum().item()
+
+
+def predictive_entropy(log_probs: torch.Tensor) -> torch.Tensor:
+    """Entropy of each predictive distribution, in nats.
+
+    Parameters
+    ----------
+    log_probs : torch.Tensor
+        Normalised log-probabilities of shape ``(N, C)``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``-sum_c p log p`` per example, shape ``(N,)``, in the dtype of ``log_probs``; between
+        0 and ``log C``. Classes with probability 0 contribute 0.
+
+    Raises
+    ------
+    ValueError
+        If ``log_probs`` is not ``(N, C)`` or its rows are not normalised.
+
+    Examples
+    --------
+    >>> import torch
+    >>> predictive_entropy(torch.tensor([[0.5, 0.5], [1.0, 0.0]]).log())
+    tensor([0.6931, 0.0000])
+    """
+    checked = _check_log_probs(log_probs)
+    terms = torch.where(checked > -math.inf, -checked.exp() * checked, 0.0)
+    return (terms.sum(dim=-1) + 0.0).to(log_probs.dtype)  # + 0.0 turns -0.0 into 0.0
+
+
+def auroc(scores_in: torch.Tensor, scores_out: torch.Tensor) -> float:
+    """Area under the ROC curve for telling OOD inputs (positives) from in-distribution ones.
+
+    Higher scores should mean "more likely OOD". Computed from ranks, as the Mann-Whitney
+    statistic: the probability that a random OOD score exceeds a random in-distribution score,
+    ties counting one half. 1 is perfect separation, 0.5 chance.
+
+    Parameters
+    ----------
+    scores_in : torch.Tensor
+        Scores of the in-distribution inputs (negatives), shape ``(N_in,)``.
+    scores_out : torch.Tensor
+        Scores of the OOD inputs (positives), shape ``(N_out,)``.
+
+    Returns
+    -------
+    float
+        The AUROC in ``[0, 1]``.
+
+    Raises
+    ------
+    ValueError
+        If either input is empty, not one-dimensional, or holds NaN.
+
+    Examples
+    --------
+    >>> import torch
+    >>> auroc(torch.tensor([0.1, 0.4, 0.5]), torch.tensor([0.5, 0.9]))  # (3 + 2.5) / 6
+    0.9166666666666666
+    """
+    for name, scores in (("scores_in", scores_in), ("scores_out", scores_out)):
+        if not isinstance(scores, torch.Tensor) or scores.dim() != 1 or scores.numel() == 0:
+            shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores)
+            raise ValueError(f"Expected {name} of shape (N,) with N > 0 but got {shape}.")
+        if scores.is_floating_point() and torch.isnan(scores).any():
+            raise ValueError(f"Expected {name} without NaN but found some.")
+    scores = torch.cat([scores_in.detach(), scores_out.detach()]).to(torch.float64)
+    # Mid-ranks (1-based): a group of tied values shares the mean of the ranks it spans.
+    _, inverse, counts = torch.unique(scores, sorted=True, return_inverse=True, return_counts=True)
+    ends = counts.cumsum(0).to(torch.float64)
+    ranks = (ends - (counts.to(torch.float64) - 1) / 2)[inverse]
+    n_in, n_out = scores_in.numel(), scores_out.numel()
+    u = ranks[n_in:].sum().item() - n_out * (n_out + 1) / 2
+    return u / (n_in * n_out)
+
+
+def ood_auroc(log_probs_in: torch.Tensor, log_probs_out: torch.Tensor) -> float:
+    """AUROC of predictive entropy at telling OOD inputs from in-distribution ones.
+
+    Parameters
+    ----------
+    log_probs_in : torch.Tensor
+        Log-probabilities ``(N_in, C)`` on in-distribution inputs (e.g. the test set).
+    log_probs_out : torch.Tensor
+        Log-probabilities ``(N_out, C)`` on OOD inputs (e.g. rotated digits or noise).
+
+    Returns
+    -------
+    float
+        ``auroc(predictive_entropy(log_probs_in), predictive_entropy(log_probs_out))``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> confident = torch.tensor([[0.99, 0.01], [0.01, 0.99]]).log()
+    >>> unsure = torch.tensor([[0.6, 0.4], [0.5, 0.5]]).log()
+    >>> ood_auroc(confident, unsure)
+    1.0
+    """
+    return auroc(predictive_entropy(log_probs_in), predictive_entropy(log_probs_out))
+
+
+def rotate_images(
+    images: torch.Tensor, degrees: float | torch.Tensor, *, image_size: tuple[int, int] = (28, 28)
+) -> torch.Tensor:
+    """Rotate images counter-clockwise about their centre, filling with 0 (black).
+
+    Uses bilinear interpolation (:func:`torch.nn.functional.grid_sample`); rotations by
+    multiples of 90 degrees move pixels exactly, matching :func:`torch.rot90` on the last two
+    dims up to rounding. "Counter-clockwise" is as displayed, with row 0 at the top.
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        Flattened images ``(N, H * W)``, as :func:`pyro_logits.datasets.load_mnist` returns,
+        or images ``(N, H, W)``.
+    degrees : float or torch.Tensor
+        The angle, one for all images or a tensor of shape ``(N,)``, one per image.
+    image_size : tuple of int
+        ``(H, W)`` of flattened images. Default ``(28, 28)``.
+
+    Returns
+    -------
+    torch.Tensor
+        The rotated images, same shape and dtype as ``images``.
+
+    Raises
+    ------
+    ValueError
+        If ``images`` is neither ``(N, H * W)`` nor ``(N, H, W)``, is not floating-point,
+        or ``degrees`` has the wrong shape.
+
+    Examples
+    --------
+    >>> import torch
+    >>> image = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])
+    >>> rotate_images(image, 90.0)
+    tensor([[[0., 0.],
+             [1., 0.]]])
+    """
+    height, width = image_size
+    if images.dim() == 2 and images.shape[1] == height * width:
+        grid_images = images.reshape(-1, 1, height, width)
+    elif images.dim() == 3:
+        grid_images = images.unsqueeze(1)
+        height, width = images.shape[1:]
+    else:
+        raise ValueError(
+            f"Expected images of shape (N, {height * width}) or (N, H, W) but got "
+            f"{tuple(images.shape)}; pass image_size=(H, W) for flattened images of another size."
+        )
+    if not images.is_floating_point():
+        raise ValueError(
+            f"Expected floating-point images but got {images.dtype}; convert bytes with "
+            "images.float() / 255."
+        )
+    n = grid_images.shape[0]
+    angle = torch.as_tensor(degrees, dtype=torch.float64, device=images.device)
+    if angle.dim() == 0:
+        angle = angle.expand(n)
+    if angle.shape != (n,):
+        raise ValueError(f"Expected degrees as a number or of shape ({n},) but got {angle.shape}.")
+    radians = torch.deg2rad(angle)[:, None, None]
+    cos, sin = torch.cos(radians), torch.sin(radians)
+    # Pixel centres in grid_sample's coordinates (align_corners=False): x right, y down, both
+    # in [-1, 1]. Each output pixel samples the input at its own position turned clockwise,
+    # which turns the picture counter-clockwise; the aspect ratio keeps non-square images
+    # rigid. In float64, a turn by 0 or 90 degrees hits pixel centres exactly.
+    columns = torch.arange(width, dtype=torch.float64, device=images.device)
+    rows = torch.arange(height, dtype=torch.float64, device=images.device)
+    x = ((2 * columns + 1) / width - 1)[None, :]
+    y = ((2 * rows + 1) / height - 1)[:, None]
+    aspect = width / height
+    grid = torch.stack([cos * x - sin * y / aspect, sin * x * aspect + cos * y], dim=-1)
+    rotated = F.grid_sample(
+        grid_images.to(torch.float64),
+        grid,
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
+    )
+    return rotated.reshape(images.shape).to(images.dtype)
+
+
+def noise_images(
+    n: int,
+    *,
+    shape: tuple[int, ...] = (784,),
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Images of independent uniform noise in ``[0, 1)``, a simple out-of-distribution set.
+
+    Parameters
+    ----------
+    n : int
+        Number of images.
+    shape : tuple of int
+        Shape of one image. Default ``(784,)``, a flattened 28 x 28 image.
+    generator : torch.Generator, optional
+        Source of randomness, for reproducible sets.
+    dtype : torch.dtype
+        Default ``torch.float32``.
+    device : torch.device or str, optional
+        Where to create the images.
+
+    Returns
+    -------
+    torch.Tensor
+        Of shape ``(n, *shape)``.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is negative.
+
+    Examples
+    --------
+    >>> import torch
+    >>> images = noise_images(3, generator=torch.Generator().manual_seed(0))
+    >>> images.shape, bool(images.min() >= 0), bool(images.max() < 1)
+    (torch.Size([3, 784]), True, True)
+    """
+    if n < 0:
+        raise ValueError(f"Expected a non-negative number of images but got {n}.")
+    return torch.rand((n, *shape), generator=generator, dtype=dtype, device=device)
