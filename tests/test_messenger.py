@@ -195,7 +195,7 @@ def test_leaf_parameter_is_judged_by_values() -> None:
 
 def test_sites_built_before_a_backward_are_skipped() -> None:
     z = torch.randn(64, 10, requires_grad=True)
-    fn = dist.Categorical(logits=F.softmax(z, -1))
+    fn = dist.Categorical(logits=F.softmax(z, -1))  # noqa: PL003
     fn.logits.sum().backward()  # frees the tensors the messenger would read
 
     def model() -> None:
@@ -213,7 +213,7 @@ def test_usage_forms() -> None:
 
     def model() -> None:
         with pyro.plate("data", 16):
-            pyro.sample("y", dist.Categorical(logits=F.log_softmax(z, -1)))
+            pyro.sample("y", dist.Categorical(logits=F.log_softmax(z, -1)))  # noqa: PL001
 
     decorated = check_logits()(model)
     for run in (decorated, check_logits(model), CheckLogitsMessenger()(model)):
@@ -232,8 +232,8 @@ def test_warns_once_per_site_over_many_steps() -> None:
     @check_logits
     def model(x: torch.Tensor) -> None:
         with pyro.plate("data", len(x)):
-            pyro.sample("a", dist.Categorical(logits=F.log_softmax(net(x), -1)))
-            pyro.sample("b", dist.Bernoulli(logits=torch.sigmoid(net(x))).to_event(1))
+            pyro.sample("a", dist.Categorical(logits=F.log_softmax(net(x), -1)))  # noqa: PL001
+            pyro.sample("b", dist.Bernoulli(logits=torch.sigmoid(net(x))).to_event(1))  # noqa: PL003
             pyro.sample("c", dist.Categorical(logits=net(x)))
 
     caught = record(lambda: [model(torch.randn(8, 4)) for _ in range(200)])
@@ -247,7 +247,7 @@ def test_each_instance_warns_on_its_own() -> None:
     z = torch.randn(16, 3, requires_grad=True)
 
     def model() -> None:
-        pyro.sample("y", dist.Categorical(logits=F.softmax(z, -1)))
+        pyro.sample("y", dist.Categorical(logits=F.softmax(z, -1)))  # noqa: PL003
 
     def two_steps() -> None:
         for _ in range(2):
@@ -312,7 +312,7 @@ def test_warning_points_at_the_sample_line() -> None:
         lhat = F.log_softmax(net(x), -1)
         with pyro.plate("data", len(x)):
             lines.append(sys._getframe().f_lineno + 1)
-            pyro.sample("obs", dist.Categorical(logits=lhat), obs=y)
+            pyro.sample("obs", dist.Categorical(logits=lhat), obs=y)  # noqa: PL001
 
     match = (
         r"^sample site 'obs' \(Categorical\(logits=\.\.\.\)\): got normalised log-probabilities "
