@@ -8,6 +8,11 @@ from pathlib import Path
 import pyro
 import pytest
 import torch
+from hypothesis import settings
+
+# Property tests draw the same examples on every run, so a pass or a failure is reproducible.
+settings.register_profile("deterministic", derandomize=True, deadline=None)
+settings.load_profile("deterministic")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MNIST_FILES = (
