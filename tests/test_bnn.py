@@ -1,0 +1,290 @@
+"""Tests of the Bayesian MLP: shapes, the closed-form KL, local reparameterisation, training."""
+
+from __future__ import annotations
+
+import pyro
+import pytest
+import torch
+from helpers import assert_close
+from pyro.infer import TraceMeanField_ELBO
+from torch.distributions import Normal, kl_divergence
+
+from pyro_logits.bnn import (
+    BayesianMLP,
+    BNNClassifier,
+    MeanFieldELBO,
+    MeanFieldGuide,
+    gaussian_variance_and_kl,
+)
+from pyro_logits.datasets import load_mnist
+
+
+def _toy_data(n: int = 96, d: int = 6, classes: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.rand(n, d)
+    y = (x[:, 0] * classes).long().clamp(max=classes - 1)
+    return x, y
+
+
+def test_model_and_guide_sites_have_the_layer_shapes() -> None:
+    model = BayesianMLP(5, (7, 4), 3, prior_scale=[1.0, 0.5, 0.2])
+    guide = MeanFieldGuide(model)
+    x, y = torch.rand(8, 5), torch.randint(3, (8,))
+    model_trace = pyro.poutine.trace(model).get_trace(x, y, dataset_size=80)
+    guide_trace = pyro.poutine.trace(guide).get_trace(x, y, dataset_size=80)
+    assert model.layer_shapes == [(6, 7), (8, 4), (5, 3)]
+    for name, shape in zip(model.site_names, model.layer_shapes, strict=True):
+        assert model_trace.nodes[name]["fn"].event_shape == shape
+        assert guide_trace.nodes[name]["value"].shape == shape
+    assert model_trace.nodes["obs"]["value"] is y
+    assert model_trace.nodes["obs"]["scale"] == pytest.approx(10.0)
+    assert torch.all(model.prior(2).base_dist.scale == 0.2)
+    assert pyro.param("guide.loc").shape == (sum(model.layer_numels),)
+
+
+def test_network_takes_a_leading_sample_dim() -> None:
+    model = BayesianMLP(5, (7,), 3)
+    guide = MeanFieldGuide(model)
+    x = torch.rand(4, 5)
+    weights = guide.sample_weights(6)
+    assert [tuple(w.shape) for w in weights] == [(6, 6, 7), (6, 8, 3)]
+    logits = model.network(x, weights)
+    assert logits.shape == (6, 4, 3)
+    assert_close(logits[2], model.network(x, [w[2] for w in weights]), rtol=1e-6, atol=1e-6)
+
+
+def test_unflatten_gives_views_in_layer_order() -> None:
+    model = BayesianMLP(2, (3,), 2)
+    flat = torch.arange(float(sum(model.layer_numels)))
+    first, second = model.unflatten(flat)
+    assert first.shape == (3, 3) and second.shape == (4, 2)
+    assert first[0, 0] == 0 and second[0, 0] == 9 and second[-1, -1] == 16
+    assert first.data_ptr() == flat.data_ptr()
+
+
+@pytest.mark.parametrize("scales", [(1.0,), (0.2, 3.0, 0.05)])
+def test_kl_matches_torch_distributions_in_float64(scales: tuple[float, ...]) -> None:
+    numels = (4, 3, 5) if len(scales) == 3 else (12,)
+    loc = torch.randn(12, dtype=torch.float64)
+    log_scale = torch.randn(12, dtype=torch.float64) - 1.0
+    var, kl = gaussian_variance_and_kl(
+        loc.float(), log_scale.float(), prior_scale=list(scales), numels=numels
+    )
+    prior_scale = torch.cat(
+        [torch.full((n,), s, dtype=torch.float64) for n, s in zip(numels, scales, strict=True)]
+    )
+    expected = kl_divergence(Normal(loc, log_scale.exp()), Normal(0.0, prior_scale)).sum()
+    assert_close(kl, expected, rtol=1e-5)
+    assert_close(var, (2 * log_scale).exp(), rtol=1e-6)
+
+
+def test_kl_gradient_matches_autograd_in_float64() -> None:
+    loc = torch.randn(9, dtype=torch.float64, requires_grad=True)
+    log_scale = (0.3 * torch.randn(9, dtype=torch.float64)).requires_grad_()
+
+    def fn(loc: torch.Tensor, log_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return gaussian_variance_and_kl(loc, log_scale, prior_scale=[0.5, 2.0], numels=[4, 5])
+
+    assert torch.autograd.gradcheck(fn, (loc, log_scale))
+    assert torch.autograd.gradcheck(lambda a, b: fn(a, b)[1], (loc, log_scale))
+
+
+def test_kl_rejects_mismatched_segments() -> None:
+    with pytest.raises(ValueError, match="segments summing to 5"):
+        gaussian_variance_and_kl(torch.zeros(5), torch.zeros(5), prior_scale=1.0, numels=[2, 2])
+    with pytest.raises(ValueError, match="flat loc and log_scale"):
+        gaussian_variance_and_kl(torch.zeros(2, 2), torch.zeros(2, 2), prior_scale=1.0)
+
+
+def test_local_reparam_preactivations_match_weight_sampling_moments() -> None:
+    # One layer: pre-activations h @ w for w ~ N(loc, var), by both routes, S draws each;
+    # the means and variances must agree with each other and with h @ loc and h**2 @ var.
+    model = BayesianMLP(6, (), 4)
+    loc = torch.randn(7, 4)
+    var = torch.rand(7, 4) * 0.5 + 0.1
+    x = torch.rand(3, 6)
+    num = 20000
+    local = model.local_reparam_network(x.expand(num, 3, 6).reshape(-1, 6), [loc], [var])
+    local = local.reshape(num, 3, 4)
+    weights = loc + var.sqrt() * torch.randn(num, 7, 4)
+    sampled = model.network(x, [weights])
+    h = torch.cat([x, torch.ones(3, 1)], dim=1)
+    mean, variance = h @ loc, (h * h) @ var
+    # Monte Carlo standard errors: sd / sqrt(S) for the mean, about sd**2 * sqrt(2 / S) for the
+    # variance; 5 standard errors.
+    for draws in (local, sampled):
+        assert_close(draws.mean(0), mean, rtol=0, atol=5 * float(variance.max().sqrt()) / num**0.5)
+        assert_close(draws.var(0), variance, rtol=5 * (2 / num) ** 0.5)
+
+
+def test_local_reparam_logits_match_weight_sampling_distribution() -> None:
+    # Two layers: per example, the logits' mean and sd agree between the two estimators.
+    model = BayesianMLP(4, (5,), 3)
+    loc = torch.randn(sum(model.layer_numels))
+    var = torch.full_like(loc, 0.05)
+    x = torch.rand(2, 4)
+    num = 20000
+    local = model.local_reparam_network(
+        x.repeat(num, 1), model.unflatten(loc), model.unflatten(var)
+    ).reshape(num, 2, 3)
+    sampled = model.network(x, model.unflatten(loc + var.sqrt() * torch.randn(num, loc.numel())))
+    sd = sampled.std(0)
+    assert_close(local.mean(0), sampled.mean(0), rtol=0, atol=float(7 * sd.max() / num**0.5))
+    assert_close(local.std(0), sd, rtol=0.05)
+
+
+@pytest.mark.parametrize("local_reparam", [True, False])
+def test_loss_matches_trace_mean_field_elbo_when_the_posterior_is_a_point(
+    local_reparam: bool,
+) -> None:
+    # With posterior scales of 1e-9 the one-sample likelihood term is deterministic, so our loss
+    # and Pyro's TraceMeanField_ELBO on the same model and guide must agree, value and gradient.
+    torch.set_default_dtype(torch.float64)
+    model = BayesianMLP(5, (7,), 3, prior_scale=[0.5, 2.0])
+    guide = MeanFieldGuide(model, init_scale=1e-9)
+    x, y = torch.rand(6, 5), torch.randint(3, (6,))
+    loc, log_scale = guide.posterior()
+    with torch.no_grad():
+        loc.unconstrained().normal_()
+
+    def loss_and_grads(loss_fn: object) -> tuple[torch.Tensor, ...]:
+        loss = loss_fn(model, guide, x, y, dataset_size=60)  # type: ignore[operator]
+        return (loss, *torch.autograd.grad(loss, [loc.unconstrained(), log_scale.unconstrained()]))
+
+    ours = loss_and_grads(MeanFieldELBO(local_reparam=local_reparam))
+    pyros = loss_and_grads(TraceMeanField_ELBO().differentiable_loss)
+    for a, b in zip(ours, pyros, strict=True):
+        assert_close(a, b, rtol=1e-7, atol=1e-7)
+
+
+def test_kl_weight_scales_only_the_kl() -> None:
+    model = BayesianMLP(5, (7,), 3)
+    guide = MeanFieldGuide(model)
+    x, y = torch.rand(6, 5), torch.randint(3, (6,))
+    guide.posterior()  # create the params before seeding
+    losses = []
+    for weight in (1.0, 0.25):
+        pyro.set_rng_seed(3)
+        losses.append(MeanFieldELBO(kl_weight=weight)(model, guide, x, y, dataset_size=60))
+    loc, log_scale = guide.posterior()
+    _, kl = gaussian_variance_and_kl(
+        loc, log_scale, prior_scale=model.prior_scales, numels=model.layer_numels
+    )
+    assert_close(losses[0] - losses[1], 0.75 * kl, rtol=1e-5)
+
+
+def test_guide_refuses_params_of_another_network() -> None:
+    MeanFieldGuide(BayesianMLP(5, (7,), 3)).posterior()
+    with pytest.raises(ValueError, match="clear_param_store"):
+        MeanFieldGuide(BayesianMLP(5, (8,), 3)).posterior()
+
+
+def test_classifier_checks_its_arguments_and_data() -> None:
+    model = BayesianMLP(6, (8,), 3)
+    with pytest.raises(ValueError, match="guide"):
+        BNNClassifier(model, guide="flipout")  # type: ignore[arg-type]
+    clf = BNNClassifier(model)
+    x, y = _toy_data()
+    with pytest.raises(ValueError, match=r"labels in \[0, 2\]"):
+        clf.train_epoch(x, y + 1)
+    with pytest.raises(ValueError, match="inputs of shape"):
+        clf.train_epoch(x[:, :5], y)
+
+
+def test_nan_logits_and_non_finite_losses_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    clf = BNNClassifier(BayesianMLP(6, (8,), 3), lr=1e-3)
+    x, y = _toy_data()
+    # The likelihood's checks run on the first step of each epoch ...
+    with pytest.raises(ValueError, match="NaN"):
+        clf.train_epoch(x * float("nan"), y, batch_size=32)
+    # ... and every step's loss must be finite.
+    monkeypatch.setattr(clf.svi, "step", lambda *args, **kwargs: float("inf"))
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        clf.train_epoch(x, y, batch_size=32)
+
+
+def test_predictions_average_probabilities() -> None:
+    clf = BNNClassifier(BayesianMLP(6, (8,), 3), init_scale=0.5)
+    x, _ = _toy_data(10)
+    clf.guide.posterior()  # create the params before seeding
+    pyro.set_rng_seed(1)
+    log_probs = clf.predict_log_probs(x, num_samples=5, sample_chunk=2, batch_size=3)
+    pyro.set_rng_seed(1)  # the same draws, in the same chunks
+    chunks = [clf.guide.sample_weights(size) for size in (2, 2, 1)]
+    logits = torch.cat([clf.model.network(x, weights) for weights in chunks])
+    expected = torch.softmax(logits, -1).mean(0).log()
+    assert_close(log_probs, expected, rtol=1e-5, atol=1e-6)
+    assert_close(log_probs.exp().sum(-1), torch.ones(10), rtol=1e-6)
+
+
+@pytest.mark.parametrize("guide", ["local-reparam", "sample-weights"])
+def test_resumed_training_equals_uninterrupted_training(guide: str, tmp_path: object) -> None:
+    x, y = _toy_data(200, 6, 3)
+
+    def new() -> BNNClassifier:
+        return BNNClassifier(
+            BayesianMLP(6, (16,), 3),
+            guide=guide,
+            lr=0.01,
+            lr_decay=0.8,
+            seed=5,  # type: ignore[arg-type]
+        )
+
+    pyro.clear_param_store()
+    pyro.set_rng_seed(1)
+    straight = new()
+    straight.fit(x, y, epochs=2, batch_size=32)
+    expected = {k: v.detach().clone() for k, v in pyro.get_param_store().items()}
+
+    pyro.clear_param_store()
+    pyro.set_rng_seed(1)
+    first = new()
+    first.fit(x, y, epochs=1, batch_size=32)
+    path = tmp_path / "checkpoint.pt"  # type: ignore[operator]
+    first.save(path, extra={"note": "epoch 1"})
+
+    pyro.clear_param_store()
+    pyro.set_rng_seed(999)  # the checkpoint restores the random state
+    resumed = new()
+    assert resumed.load(path) == {"note": "epoch 1"}
+    assert resumed.epoch == 1 and resumed.current_lr == pytest.approx(0.008)
+    resumed.fit(x, y, epochs=2, batch_size=32)
+    for name, value in expected.items():
+        assert torch.equal(pyro.param(name).detach(), value), name
+
+
+def test_checkpoint_is_replaced_atomically(tmp_path: object) -> None:
+    clf = BNNClassifier(BayesianMLP(6, (8,), 3))
+    x, y = _toy_data()
+    clf.train_epoch(x, y)
+    path = tmp_path / "ckpt.pt"  # type: ignore[operator]
+    clf.save(path)
+    clf.save(path)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["ckpt.pt"]
+    state = torch.load(path, weights_only=True)
+    assert state["epoch"] == 1 and set(state["params"]) == {"guide.loc", "guide.log_scale"}
+
+
+@pytest.fixture(scope="module")
+def mnist_subset(mnist_dir: object) -> tuple[torch.Tensor, ...]:
+    x, y = load_mnist("train", data_dir=mnist_dir, progress=False)
+    x_test, y_test = load_mnist("test", data_dir=mnist_dir, progress=False)
+    return x[:4000], y[:4000], x_test[:2000], y_test[:2000]
+
+
+@pytest.mark.mnist
+@pytest.mark.parametrize("guide", ["local-reparam", "sample-weights"])
+def test_short_training_on_real_mnist_beats_chance_by_far(
+    mnist_subset: tuple[torch.Tensor, ...], guide: str
+) -> None:
+    x, y, x_test, y_test = mnist_subset
+    clf = BNNClassifier(
+        BayesianMLP(784, (200,), 10, prior_scale=0.2),
+        guide=guide,  # type: ignore[arg-type]
+        lr=3e-3,
+        kl_weight=0.1,
+    )
+    losses = clf.fit(x, y, epochs=3, batch_size=128)
+    assert losses[-1] < losses[0]
+    log_probs = clf.predict_log_probs(x_test, num_samples=8)
+    accuracy = (log_probs.argmax(-1) == y_test).double().mean().item()
+    assert accuracy > 0.85

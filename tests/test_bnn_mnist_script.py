@@ -1,0 +1,85 @@
+"""End-to-end runs of ``models/bnn_mnist.py`` with tiny settings, in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "models" / "bnn_mnist.py"
+TINY = ["--train-size", "2000", "--num-samples", "4", "--threads", "2", "--no-progress"]
+
+
+def _run(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "LogitsWarning" not in result.stderr
+    return result
+
+
+@pytest.mark.mnist
+def test_script_trains_evaluates_and_writes_its_outputs(mnist_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = _run("--data-dir", mnist_dir, "--out", out, "--epochs", "1", *TINY)
+    assert {p.name for p in out.iterdir()} == {
+        "metrics.json",
+        "reliability.png",
+        "entropy_hist.png",
+        "checkpoint.pt",
+    }
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("test_accuracy", "test_nll", "test_ece", "test_brier", "config", "versions"):
+        assert key in metrics
+    assert set(metrics["ood_auroc"]) == {"rotated", "noise", "mean"}
+    assert len(metrics["seconds_per_epoch"]) == 1
+    assert metrics["seconds_per_epoch_ratio_to_mlp"] > 0
+    assert metrics["config"]["train_size"] == 2000 and metrics["config"]["num_samples"] == 4
+    assert 0.5 < metrics["test_accuracy"] <= 1
+    assert "epoch   1/1" in result.stdout and "test accuracy" in result.stdout
+    for png in ("reliability.png", "entropy_hist.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.mnist
+def test_resumed_script_run_ends_like_an_uninterrupted_one(mnist_dir: Path, tmp_path: Path) -> None:
+    common = ["--data-dir", mnist_dir, *TINY, "--no-baseline"]
+    _run(*common, "--out", tmp_path / "straight", "--epochs", "2")
+    _run(*common, "--out", tmp_path / "resumed", "--epochs", "1")
+    result = _run(*common, "--out", tmp_path / "resumed", "--epochs", "2", "--resume")
+    assert "resumed from" in result.stdout
+    straight, resumed = (
+        json.loads((tmp_path / name / "metrics.json").read_text())
+        for name in ("straight", "resumed")
+    )
+    for key in ("elbo_per_epoch", "test_accuracy", "test_nll", "test_ece", "ood_auroc"):
+        assert straight[key] == resumed[key], key
+
+    # A checkpoint is only continued with the flags that wrote it.
+    refused = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            *map(str, common),
+            "--out",
+            str(tmp_path / "resumed"),
+            "--epochs",
+            "3",
+            "--lr",
+            "0.01",
+            "--resume",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode != 0
+    assert "'lr': (0.001, 0.01)" in refused.stderr
