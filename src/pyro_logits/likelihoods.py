@@ -157,8 +157,8 @@ def bernoulli(
     --------
     >>> import torch
     >>> d = bernoulli(torch.tensor([-90.0, 0.0, 90.0]))
-    >>> d.log_prob(torch.tensor([1.0, 1.0, 1.0]))
-    tensor([-90.0000,  -0.6931,   0.0000])
+    >>> d.log_prob(torch.tensor([1.0, 1.0, 0.0]))  # exact where sigmoid(-90) is 0 in float32
+    tensor([-90.0000,  -0.6931, -90.0000])
     """
     return _bernoulli(logits, event_dim, validate, "argument 'logits' of pyro_logits.bernoulli")
 
