@@ -1,0 +1,28 @@
+"""The README's Python examples run as written and do what the text says."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+
+import pyro_logits as pl
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_python_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert len(blocks) >= 3
+    namespace: dict[str, object] = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i, block in enumerate(blocks):
+            exec(compile(block, f"README.md block {i}", "exec"), namespace)
+    assert "468.75" in capsys.readouterr().out
+    # The checks example misuses softmax output as logits, and is told so once.
+    found = [w for w in caught if issubclass(w.category, pl.LogitsWarning)]
+    assert [w.category for w in found] == [pl.ProbsAsLogitsWarning]
+    assert "sample site 'obs'" in str(found[0].message)
