@@ -1,13 +1,11 @@
-"""Shared fixtures: every test is seeded, and real MNIST is found without a download."""
+"""Shared fixtures: real MNIST found without a download (seeding is in the root conftest.py)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import pyro
 import pytest
-import torch
 from hypothesis import settings
 
 # Property tests draw the same examples on every run, so a pass or a failure is reproducible.
@@ -21,14 +19,6 @@ MNIST_FILES = (
     "t10k-images-idx3-ubyte.gz",
     "t10k-labels-idx1-ubyte.gz",
 )
-
-
-@pytest.fixture(autouse=True)
-def _seed_and_reset() -> None:
-    """Seed torch, Python and Pyro, and start each test with an empty param store."""
-    pyro.set_rng_seed(0)
-    pyro.clear_param_store()
-    torch.set_default_dtype(torch.float32)
 
 
 def _mnist_dir() -> Path | None:

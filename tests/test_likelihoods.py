@@ -276,3 +276,18 @@ def test_observe_warns_on_softmax_as_logits_naming_the_site() -> None:
     z = torch.randn(32, 10, requires_grad=True)
     with pytest.warns(pl.ProbsAsLogitsWarning, match="site 'label'"):
         pl.observe_categorical("label", torch.softmax(z, -1), torch.zeros(32, dtype=torch.long))
+
+
+def test_helper_and_messenger_warn_once_together() -> None:
+    """Inside check_logits(), a helper's site is not checked (and reported) a second time."""
+    z = torch.randn(32, 10, requires_grad=True)
+    y = torch.zeros(32, dtype=torch.long)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pl.check_logits():
+            pl.observe_categorical("label", F.log_softmax(z, -1), y)
+            pyro.sample("raw", pl.categorical(z, validate=False), obs=y)
+            pyro.sample("raw2", pl.categorical(F.softmax(z, -1), validate=False), obs=y)
+    assert [w.category for w in caught] == [pl.LogSoftmaxAsLogitsWarning, pl.ProbsAsLogitsWarning]
+    assert "observe_categorical (site 'label')" in str(caught[0].message)
+    assert "sample site 'raw2'" in str(caught[1].message)

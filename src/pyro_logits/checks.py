@@ -91,6 +91,10 @@ Kind = Literal["logits", "log_softmax", "probs", "log_sigmoid", "wrong_dim"]
 Source = Literal["autograd", "values"]
 
 
+# Set on distributions whose logits a helper has checked, so check_logits() does not warn twice.
+CHECKED_MARK = "_pyro_logits_checked"
+
+
 class LogitsWarning(UserWarning):
     """Base class of the warnings about tensors passed where logits are expected."""
 

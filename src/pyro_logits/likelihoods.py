@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions.utils import broadcast_all
 
-from pyro_logits.checks import warn_if_misused
+from pyro_logits.checks import CHECKED_MARK, warn_if_misused
 
 __all__ = ["bernoulli", "categorical", "observe_bernoulli", "observe_categorical"]
 
@@ -114,6 +114,7 @@ def _bernoulli(logits: torch.Tensor, event_dim: int, validate: bool, where: str)
             f"{event_dim}."
         )
     d = _ExactBernoulli(logits=logits, validate_args=False if not validate else None)
+    setattr(d, CHECKED_MARK, validate)
     return d.to_event(event_dim) if event_dim else d
 
 
@@ -122,7 +123,9 @@ def _categorical(logits: torch.Tensor, validate: bool, where: str) -> dist.Categ
         _check_logits_tensor(logits, where, class_dim=True)
         warn_if_misused(logits, "categorical", where=where)
         logits = _resolve_positive_infinity(logits, where)
-    return dist.Categorical(logits=logits, validate_args=False if not validate else None)
+    d = dist.Categorical(logits=logits, validate_args=False if not validate else None)
+    setattr(d, CHECKED_MARK, validate)
+    return d
 
 
 def bernoulli(
@@ -281,6 +284,25 @@ def _check_binary_obs(obs: object, shape: torch.Size, name: str) -> None:
         )
 
 
+def _observe(
+    name: str,
+    d: dist.TorchDistribution,
+    obs: torch.Tensor | None,
+    *,
+    dataset_size: int | None,
+    mask: torch.Tensor | None,
+    validate: bool,
+    device: torch.device,
+) -> torch.Tensor:
+    """Mask ``d`` and sample ``name`` inside the (scaled) data plate."""
+    if validate:
+        _check_mask(mask, d.batch_shape, name)
+    with _data_plate(name, d.batch_shape[-1], dataset_size, device):
+        fn = d.mask(mask) if mask is not None else d
+        # The mark tells check_logits() that this site's logits were checked here already.
+        return pyro.sample(name, fn, obs=obs, infer={CHECKED_MARK: validate})
+
+
 def observe_bernoulli(
     name: str,
     logits: torch.Tensor,
@@ -347,10 +369,9 @@ def observe_bernoulli(
         if validate:
             _check_binary_obs(obs, logits.shape, name)
         obs = obs.to(logits.dtype) if obs.dtype != logits.dtype else obs
-    if validate:
-        _check_mask(mask, d.batch_shape, name)
-    with _data_plate(name, d.batch_shape[-1], dataset_size, logits.device):
-        return pyro.sample(name, d.mask(mask) if mask is not None else d, obs=obs)
+    return _observe(
+        name, d, obs, dataset_size=dataset_size, mask=mask, validate=validate, device=logits.device
+    )
 
 
 def observe_categorical(
@@ -412,9 +433,8 @@ def observe_categorical(
             f"Expected logits for site {name!r} of shape (batch_size, num_classes) but got "
             f"{tuple(logits.shape)}; add a batch dim with logits.unsqueeze(0)."
         )
-    if validate:
-        if obs is not None:
-            _check_class_labels(obs, d.batch_shape, logits.shape[-1], name)
-        _check_mask(mask, d.batch_shape, name)
-    with _data_plate(name, d.batch_shape[-1], dataset_size, logits.device):
-        return pyro.sample(name, d.mask(mask) if mask is not None else d, obs=obs)
+    if validate and obs is not None:
+        _check_class_labels(obs, d.batch_shape, logits.shape[-1], name)
+    return _observe(
+        name, d, obs, dataset_size=dataset_size, mask=mask, validate=validate, device=logits.device
+    )

@@ -37,7 +37,7 @@ from torch.distributions import (
 from torch.distributions.relaxed_bernoulli import LogitRelaxedBernoulli
 from torch.distributions.relaxed_categorical import ExpRelaxedCategorical
 
-from pyro_logits.checks import warn_if_misused
+from pyro_logits.checks import CHECKED_MARK, warn_if_misused
 
 if TYPE_CHECKING:
     from pyro.poutine.runtime import Message
@@ -81,8 +81,8 @@ class CheckLogitsMessenger(Messenger):
 
     def _pyro_sample(self, msg: Message) -> None:
         name = msg["name"]
-        if name is None or name in self._warned:
-            return
+        if name is None or name in self._warned or msg["infer"].get(CHECKED_MARK):
+            return  # CHECKED_MARK: an observe_* helper checked (and warned) already
         calls = self._calls.get(name, 0) + 1
         self._calls[name] = calls
         if calls & (calls - 1):  # check on calls 1, 2, 4, 8, ... only
@@ -151,6 +151,8 @@ def _given_logits(fn: object) -> tuple[torch.Tensor, str, str] | None:
     """Return ``(logits as given, family, distribution name)`` or ``None`` if not checked."""
     while isinstance(fn, _WRAPPERS):
         fn = fn.base_dist
+    if getattr(fn, CHECKED_MARK, False):
+        return None  # built by a pyro_logits helper, which checked (and warned) already
     label = type(fn).__name__
     if isinstance(fn, (RelaxedBernoulli, RelaxedOneHotCategorical)):
         fn = fn.base_dist
