@@ -1,0 +1,1 @@
+"""The implementation of :mod:`pyro_logits.lint` (standard library only)."""
