@@ -36,10 +36,8 @@ import argparse
 import itertools
 import json
 import math
-import os
 import platform
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -50,6 +48,7 @@ import torch.nn.functional as F
 
 import pyro_logits
 from pyro_logits import metrics
+from pyro_logits._atomic import atomic_write
 from pyro_logits.bnn import GUIDES, BayesianMLP, BNNClassifier
 from pyro_logits.datasets import load_mnist
 
@@ -207,14 +206,6 @@ def _show_elbo(bar: Any) -> Any:
     return callback
 
 
-def _write_json(data: dict[str, Any], path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def _plot(
     test_log_probs: torch.Tensor,
     test_labels: torch.Tensor,
@@ -361,7 +352,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         k: clf.predict_log_probs(v, num_samples=args.num_samples).cpu()
         for k, v in ood_inputs.items()
     }
-    ood_auroc = {k: metrics.ood_auroc(log_probs, v) for k, v in ood_log_probs.items()}
+    entropies = {"test": metrics.predictive_entropy(log_probs)}
+    entropies.update({k: metrics.predictive_entropy(v) for k, v in ood_log_probs.items()})
+    # OOD detection by predictive entropy (what metrics.ood_auroc computes), reusing it.
+    ood_auroc = {k: metrics.auroc(entropies["test"], entropies[k]) for k in ood_log_probs}
     ood_auroc["mean"] = statistics.fmean(ood_auroc.values())
     epoch_seconds = history["seconds_per_epoch"]
     median_epoch = statistics.median(epoch_seconds) if epoch_seconds else None
@@ -373,10 +367,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "test_ece": metrics.expected_calibration_error(log_probs, y_test, n_bins=15),
         "test_brier": metrics.brier_score(log_probs, y_test),
         "ood_auroc": ood_auroc,
-        "mean_entropy": {
-            "test": float(metrics.predictive_entropy(log_probs).mean()),
-            **{k: float(metrics.predictive_entropy(v).mean()) for k, v in ood_log_probs.items()},
-        },
+        "mean_entropy": {k: float(h.mean()) for k, h in entropies.items()},
         "epochs": clf.epoch,
         "elbo_per_epoch": [-v for v in history["loss"]],
         "seconds_per_epoch": epoch_seconds,
@@ -388,11 +379,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "config": config,
         "versions": _versions(),
     }
-    entropies = {"test": metrics.predictive_entropy(log_probs)}
-    entropies.update({k: metrics.predictive_entropy(v) for k, v in ood_log_probs.items()})
     _plot(log_probs, y_test, entropies, args.out)
     results["wall_minutes"] = (time.perf_counter() - wall_start) / 60
-    _write_json(results, args.out / "metrics.json")
+    with atomic_write(args.out / "metrics.json") as f:
+        f.write((json.dumps(results, indent=2) + "\n").encode())
 
     rows = [
         ("test accuracy", f"{100 * results['test_accuracy']:.2f}%"),

@@ -40,7 +40,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -52,6 +51,7 @@ from pyro import poutine
 from pyro.infer import SVI
 from pyro.infer.util import torch_item
 
+from pyro_logits._atomic import atomic_write
 from pyro_logits.convert import predictive_log_probs
 from pyro_logits.likelihoods import observe_categorical
 
@@ -587,21 +587,6 @@ def _fused_adam_supported(device: torch.device) -> bool:
     return True
 
 
-def _atomic_save(obj: object, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class BNNClassifier:
     """Train a :class:`BayesianMLP` with SVI on minibatches and predict by Bayesian averaging.
 
@@ -844,7 +829,8 @@ class BNNClassifier:
         state = self.state_dict()
         if extra:
             state["extra"] = extra
-        _atomic_save(state, Path(path))
+        with atomic_write(Path(path)) as f:
+            torch.save(state, f)
 
     def load(self, path: str | os.PathLike[str]) -> dict[str, Any]:
         """Restore a checkpoint written by :meth:`save`; return its ``extra`` dict.

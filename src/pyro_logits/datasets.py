@@ -35,12 +35,13 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import torch
+
+from pyro_logits._atomic import atomic_write
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -308,45 +309,12 @@ def _cache_problems(cache: Path, *, verify: bool) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _atomic_file(path: Path) -> Iterator[IO[bytes]]:
-    """Write ``path`` all at once: a temporary file beside it, renamed over it on success.
-
-    On any exception (a failed check, a dropped connection, Ctrl-C) the temporary file is
-    removed and ``path`` is left as it was.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        with tmp.open("wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename durable on POSIX; directories cannot be opened this way on Windows.
-    with suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _write_verified_idx(cache: Path, name: str, data: bytes) -> None:
     """Check the uncompressed ``data`` against MNIST_MD5 and write it gzipped to the cache."""
     actual = _md5(data)
     if actual != MNIST_MD5[name]:
         raise ValueError(f"expected MD5 {MNIST_MD5[name]} for {name} but got {actual}")
-    with _atomic_file(cache / f"{name}.gz") as handle:
+    with atomic_write(cache / f"{name}.gz") as handle:
         handle.write(gzip.compress(data, compresslevel=6, mtime=0))
 
 
@@ -367,7 +335,7 @@ def _progress_bar(total: int | None, desc: str, enabled: bool) -> Any:
 
 def _download(url: str, target: Path, name: str, *, progress: bool) -> None:
     """Download ``url`` to ``target`` atomically, keeping it only if its MD5 is right."""
-    with _atomic_file(target) as handle:
+    with atomic_write(target) as handle:
         with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
             length = response.headers.get("Content-Length")
             bar = _progress_bar(int(length) if length else None, name, progress)

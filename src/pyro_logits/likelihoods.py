@@ -57,8 +57,11 @@ def _describe(x: torch.Tensor) -> str:
     return f"dtype {x.dtype} and shape {tuple(x.shape)}"
 
 
-def _check_logits_tensor(logits: object, where: str, *, class_dim: bool) -> torch.Tensor:
-    """Raise a clear error for non-tensors, non-float dtypes, empty class dims and NaN."""
+def _check_logits_tensor(logits: object, where: str, *, class_dim: bool) -> bool:
+    """Raise a clear error for non-tensors, non-float dtypes, empty class dims and NaN.
+
+    Returns whether every logit is finite: one pass and one sync settle the common case.
+    """
     if not isinstance(logits, torch.Tensor):
         raise TypeError(
             f"Expected {where} to be a torch.Tensor of logits but got {type(logits).__name__}; "
@@ -74,6 +77,8 @@ def _check_logits_tensor(logits: object, where: str, *, class_dim: bool) -> torc
             f"Expected {where} to have a non-empty class dim (the last dim) but got shape "
             f"{tuple(logits.shape)}; categorical logits have shape (..., num_classes)."
         )
+    if torch.isfinite(logits).all():
+        return True
     if torch.isnan(logits).any():
         bad = int(torch.isnan(logits).sum())
         raise ValueError(
@@ -81,13 +86,11 @@ def _check_logits_tensor(logits: object, where: str, *, class_dim: bool) -> torc
             f"{tuple(logits.shape)}; check the network's inputs and learning rate "
             f"(torch.autograd.set_detect_anomaly(True) finds where they appear)."
         )
-    return logits
+    return False
 
 
 def _resolve_positive_infinity(logits: torch.Tensor, where: str) -> torch.Tensor:
     """Rows with one ``+inf`` logit put all mass on that class; all ``-inf`` rows are invalid."""
-    if torch.isfinite(logits).all():
-        return logits
     if (logits == float("-inf")).all(dim=-1).any():
         raise ValueError(
             f"Expected {where} to give some class a finite or +inf logit in every row, but a row "
@@ -120,9 +123,10 @@ def _bernoulli(logits: torch.Tensor, event_dim: int, validate: bool, where: str)
 
 def _categorical(logits: torch.Tensor, validate: bool, where: str) -> dist.Categorical:
     if validate:
-        _check_logits_tensor(logits, where, class_dim=True)
+        finite = _check_logits_tensor(logits, where, class_dim=True)
         warn_if_misused(logits, "categorical", where=where)
-        logits = _resolve_positive_infinity(logits, where)
+        if not finite:
+            logits = _resolve_positive_infinity(logits, where)
     d = dist.Categorical(logits=logits, validate_args=False if not validate else None)
     setattr(d, CHECKED_MARK, validate)
     return d
