@@ -18,8 +18,9 @@ from pyro_logits.convert import (
     predictive_log_probs,
     probs_to_logits,
 )
-from pyro_logits.likelihoods import bernoulli, categorical, observe_bernoulli, observe_categorical
+from pyro_logits.likelihoods import bernoulli, categorical
 from pyro_logits.messenger import CheckLogitsMessenger, check_logits
+from pyro_logits.observe import observe_bernoulli, observe_categorical
 
 __version__ = "0.1.0"
 

@@ -53,7 +53,7 @@ from pyro.infer.util import torch_item
 
 from pyro_logits._atomic import atomic_write
 from pyro_logits.convert import predictive_log_probs
-from pyro_logits.likelihoods import observe_categorical
+from pyro_logits.observe import observe_categorical
 
 __all__ = [
     "GUIDES",
