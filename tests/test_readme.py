@@ -21,7 +21,9 @@ def test_readme_python_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
         warnings.simplefilter("always")
         for i, block in enumerate(blocks):
             exec(compile(block, f"README.md block {i}", "exec"), namespace)
-    assert "468.75" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith("468.75\n")
+    assert "468.75 torch.Size([128])\n" in out  # the VAE's site, in its own subsampled plate
     # The checks example misuses softmax output as logits, and is told so once.
     found = [w for w in caught if issubclass(w.category, pl.LogitsWarning)]
     assert [w.category for w in found] == [pl.ProbsAsLogitsWarning]
