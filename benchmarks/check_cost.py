@@ -1,4 +1,7 @@
-"""What the logits checks cost: one check on a tensor, and ``check_logits()`` on a BNN SVI step.
+"""What the logits checks cost: one check on a tensor, and ``check_logits()`` on training steps.
+
+The training steps are a plain PyTorch MLP step with ``nn.CrossEntropyLoss`` (the loss check)
+and a BNN SVI step (the sample-site check), each inside and outside ``check_logits()``.
 
 Prints a table and writes JSON. Every ratio compares timings taken side by side in this run.
 
@@ -8,6 +11,7 @@ Run: ``python benchmarks/check_cost.py [--data-dir DIR] [--quick] [--out runs/be
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import time
@@ -71,34 +75,85 @@ def tensor_rows(repeat: int) -> list[dict[str, object]]:
     return rows
 
 
-def svi_rows(data_dir: str | None, steps: int, rounds: int) -> list[dict[str, object]]:
-    """BNN SVI steps on real MNIST with and without ``check_logits()``, alternating."""
+def svi_rows(data_dir: str | None, steps: int, rounds: int) -> list[dict]:
+    """BNN SVI steps on real MNIST with and without ``check_logits()``."""
     x, y = load_mnist("train", data_dir=data_dir)
-    batches = [(x[i : i + 128], y[i : i + 128]) for i in range(0, 128 * steps, 128)]
+    batches = itertools.cycle([(x[i : i + 128], y[i : i + 128]) for i in range(0, 128 * 50, 128)])
     pyro.clear_param_store()
     clf = BNNClassifier(BayesianMLP(784, (400, 400), 10))
     # One messenger for the whole run, as in training: it caches per site across steps.
     checker = pl.check_logits()
-    times: dict[str, list[float]] = {"without check_logits()": [], "with check_logits()": []}
-    for _ in range(rounds):
-        for name in times:
+
+    def step() -> None:
+        xb, yb = next(batches)
+        clf.svi.step(xb, yb, dataset_size=len(x), validate=False)
+
+    def checked_step() -> None:
+        with checker:
+            step()
+
+    return alternate(
+        {"without check_logits()": step, "with check_logits()": checked_step}, steps, rounds
+    )
+
+
+def alternate(cases: dict[str, Callable[[], None]], steps: int, rounds: int) -> list[dict]:
+    """Time ``steps`` calls of each case per round, the order flipping every round.
+
+    The ratio of a case is the median over rounds of its time over the first case's time in
+    the same round, so slow drifts of the machine cancel out.
+    """
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for fn in cases.values():
+        fn()  # warm-up
+    for r in range(rounds):
+        for name in list(cases) if r % 2 == 0 else list(cases)[::-1]:
+            fn = cases[name]
             start = time.perf_counter()
-            for xb, yb in batches:
-                if name == "with check_logits()":
-                    with checker:
-                        clf.svi.step(xb, yb, dataset_size=len(x), validate=False)
-                else:
-                    clf.svi.step(xb, yb, dataset_size=len(x), validate=False)
-            times[name].append((time.perf_counter() - start) / len(batches))
-    base = statistics.median(times["without check_logits()"])
+            for _ in range(steps):
+                fn()
+            times[name].append((time.perf_counter() - start) / steps)
+    base = next(iter(times.values()))
     return [
         {
             "case": name,
             "seconds_per_step": statistics.median(ts),
-            "ratio": statistics.median(ts) / base,
+            "ratio": statistics.median(t / b for t, b in zip(ts, base, strict=True)),
+            "rounds": rounds,
+            "steps_per_round": steps,
         }
         for name, ts in times.items()
     ]
+
+
+def mlp_rows(steps: int, rounds: int) -> list[dict]:
+    """A plain 784-400-400-10 MLP step, batch 128, ``nn.CrossEntropyLoss``, Adam."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(784, 400),
+        torch.nn.ReLU(),
+        torch.nn.Linear(400, 400),
+        torch.nn.ReLU(),
+        torch.nn.Linear(400, 10),
+    )
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    criterion = torch.nn.CrossEntropyLoss()
+    x, y = torch.rand(128, 784), torch.randint(0, 10, (128,))
+
+    def step() -> None:
+        optimizer.zero_grad()
+        criterion(net(x), y).backward()
+        optimizer.step()
+
+    checker = pl.check_logits()
+
+    def checked_step() -> None:
+        with checker:
+            step()
+
+    return alternate(
+        {"without check_logits()": step, "with check_logits()": checked_step}, steps, rounds
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
@@ -119,13 +174,18 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             f"{'x'.join(map(str, r['shape'])):>12}  {r['case']:40} {r['seconds'] * 1e6:8.1f}us  "
             f"{r['ratio_to_logsumexp']:10.2f}  {r['ratio_to_building_categorical']:14.2f}"
         )
-    svi = svi_rows(args.data_dir, steps=50 if args.quick else 200, rounds=3 if args.quick else 5)
+    mlp = mlp_rows(steps=25, rounds=10 if args.quick else 60)
+    print(f"\n{'plain MLP step (784-400-400-10, batch 128)':40} {'ms/step':>8}  {'ratio':>6}")
+    for r in mlp:
+        print(f"{r['case']:40} {r['seconds_per_step'] * 1e3:8.2f}  {r['ratio']:6.3f}")
+    svi = svi_rows(args.data_dir, steps=10, rounds=10 if args.quick else 60)
     print(f"\n{'BNN SVI step (784-400-400-10, batch 128)':40} {'ms/step':>8}  {'ratio':>6}")
     for r in svi:
         print(f"{r['case']:40} {r['seconds_per_step'] * 1e3:8.2f}  {r['ratio']:6.3f}")
 
     result = {
         "tensor_checks": tensors,
+        "mlp_step": mlp,
         "svi_step": svi,
         "threads": args.threads,
         "torch": torch.__version__,

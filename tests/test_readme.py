@@ -24,7 +24,8 @@ def test_readme_python_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert out.startswith("468.75\n")
     assert "468.75 torch.Size([128])\n" in out  # the VAE's site, in its own subsampled plate
-    # The checks example misuses softmax output as logits, and is told so once.
+    # The checks examples misuse softmax output as logits, and are told so once each.
     found = [w for w in caught if issubclass(w.category, pl.LogitsWarning)]
-    assert [w.category for w in found] == [pl.ProbsAsLogitsWarning]
+    assert [w.category for w in found] == [pl.ProbsAsLogitsWarning] * 2
     assert "sample site 'obs'" in str(found[0].message)
+    assert str(found[1].message).startswith("F.cross_entropy (called by nn.CrossEntropyLoss)")

@@ -2,11 +2,15 @@
 
 from pyro_logits.checks import (
     Diagnosis,
+    LogitsAsLogProbsWarning,
+    LogitsAsProbsWarning,
     LogitsWarning,
+    LogProbsAsProbsWarning,
     LogSigmoidAsLogitsWarning,
     LogSoftmaxAsLogitsWarning,
     NormalizedOverWrongDimWarning,
     ProbsAsLogitsWarning,
+    ProbsAsLogProbsWarning,
     diagnose,
 )
 from pyro_logits.convert import (
@@ -27,10 +31,14 @@ __version__ = "0.1.0"
 __all__ = [
     "CheckLogitsMessenger",
     "Diagnosis",
+    "LogProbsAsProbsWarning",
     "LogSigmoidAsLogitsWarning",
     "LogSoftmaxAsLogitsWarning",
+    "LogitsAsLogProbsWarning",
+    "LogitsAsProbsWarning",
     "LogitsWarning",
     "NormalizedOverWrongDimWarning",
+    "ProbsAsLogProbsWarning",
     "ProbsAsLogitsWarning",
     "bernoulli",
     "binary_to_categorical_logits",

@@ -71,6 +71,7 @@ import math
 import sys
 import warnings
 from dataclasses import dataclass
+from types import FrameType
 from typing import Literal
 
 import torch
@@ -78,10 +79,14 @@ from torch.autograd.graph import Node
 
 __all__ = [
     "Diagnosis",
+    "LogProbsAsProbsWarning",
     "LogSigmoidAsLogitsWarning",
     "LogSoftmaxAsLogitsWarning",
+    "LogitsAsLogProbsWarning",
+    "LogitsAsProbsWarning",
     "LogitsWarning",
     "NormalizedOverWrongDimWarning",
+    "ProbsAsLogProbsWarning",
     "ProbsAsLogitsWarning",
     "diagnose",
     "warn_if_misused",
@@ -113,6 +118,22 @@ class LogSigmoidAsLogitsWarning(LogitsWarning):
 
 class NormalizedOverWrongDimWarning(LogitsWarning):
     """``log_softmax`` or ``softmax`` was taken over a dim other than the class dim."""
+
+
+class LogitsAsLogProbsWarning(LogitsWarning):
+    """Raw scores were given where log-probabilities are expected (e.g. ``nll_loss`` input)."""
+
+
+class LogitsAsProbsWarning(LogitsWarning):
+    """Raw scores were given where probabilities are expected (e.g. a ``kl_div`` target)."""
+
+
+class ProbsAsLogProbsWarning(LogitsWarning):
+    """Probabilities were given where log-probabilities are expected (``nll_loss(softmax(z))``)."""
+
+
+class LogProbsAsProbsWarning(LogitsWarning):
+    """Log-probabilities were given where probabilities are expected (a ``kl_div`` target)."""
 
 
 _CATEGORY: dict[str, type[LogitsWarning]] = {
@@ -175,13 +196,16 @@ class Diagnosis:
         """The warning class for this finding, ``None`` when :attr:`ok`."""
         return _CATEGORY.get(self.kind)
 
-    def message(self, where: str) -> str:
+    def message(self, where: str, *, distribution: str | None = None) -> str:
         """Format the warning text: where, what, the evidence, harmful or not, the fix.
 
         Parameters
         ----------
         where : str
             Where the tensor was given, e.g. ``"sample site 'obs'"``.
+        distribution : str, optional
+            The distribution named in the explanation (e.g. ``"Binomial"``); defaults to the
+            family's, ``"Bernoulli"`` or ``"Categorical"``.
 
         Returns
         -------
@@ -198,6 +222,9 @@ class Diagnosis:
         if self.ok:
             return ""
         what, harm, fix = _TEXT[self.kind, self.family]
+        shown = _DISPLAY[self.family]
+        if distribution is not None and distribution != shown:
+            harm = harm.replace(f"{shown} ", f"{distribution} ", 1)
         return f"{where}: {what}. Evidence: {self.evidence}. {harm}. {fix}."
 
 
@@ -310,7 +337,9 @@ def diagnose(x: torch.Tensor, family: str, dim: int = -1) -> Diagnosis:
     return Diagnosis(kind, harmful, evidence, source, base)
 
 
-def warn_if_misused(x: torch.Tensor, family: str, *, where: str, dim: int = -1) -> Diagnosis:
+def warn_if_misused(
+    x: torch.Tensor, family: str, *, where: str, dim: int = -1, distribution: str | None = None
+) -> Diagnosis:
     """Run :func:`diagnose` and warn when ``x`` is not genuine logits.
 
     The warning is a :class:`LogitsWarning` subclass, issued at the first stack frame outside
@@ -327,6 +356,8 @@ def warn_if_misused(x: torch.Tensor, family: str, *, where: str, dim: int = -1) 
         ``"argument 'logits' of pyro_logits.categorical"`` or ``"sample site 'obs'"``.
     dim : int, default -1
         The class dim (Categorical).
+    distribution : str, optional
+        The distribution named in the message, as in :meth:`Diagnosis.message`.
 
     Returns
     -------
@@ -349,7 +380,7 @@ def warn_if_misused(x: torch.Tensor, family: str, *, where: str, dim: int = -1) 
     diagnosis = diagnose(x, family, dim)
     if diagnosis.category is not None:
         warnings.warn(
-            diagnosis.message(where),
+            diagnosis.message(where, distribution=distribution),
             category=diagnosis.category,
             stacklevel=_user_stacklevel(),
         )
@@ -365,7 +396,17 @@ def _user_stacklevel() -> int:
     Call it from the function that calls :func:`warnings.warn`; it counts that function's
     frame and every enclosing frame of ``pyro_logits``, ``pyro`` and ``torch``.
     """
-    frame = sys._getframe(1)
+    return user_frame(sys._getframe(1))[0]
+
+
+def user_frame(frame: FrameType | None) -> tuple[int, FrameType | None]:
+    """The first frame outside ``pyro_logits``, ``pyro`` and ``torch``, from ``frame`` out.
+
+    Returns
+    -------
+    tuple of (int, frame or None)
+        The ``stacklevel`` that points at it (1 being ``frame`` itself), and the frame.
+    """
     level = 1
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
@@ -373,7 +414,7 @@ def _user_stacklevel() -> int:
             break
         frame = frame.f_back
         level += 1
-    return level
+    return level, frame
 
 
 # ----------------------------------------------------------------------------------------------
@@ -411,7 +452,7 @@ def _signed(dim: int) -> int:
 def _from_autograd(x: torch.Tensor, family: str, class_dim: int) -> _Found | None:
     """Walk up ``x.grad_fn`` through shape-only steps to the producing operation."""
     node = x.grad_fn
-    ndim = x.ndim
+    shape = tuple(x.shape)
     # the class dim as a negative index into the current node's output; None for Bernoulli
     cls: int | None = class_dim if family == "categorical" else None
     try:
@@ -419,35 +460,58 @@ def _from_autograd(x: torch.Tensor, family: str, class_dim: int) -> _Found | Non
             if node is None:
                 return None
             name = node.name()
+            ndim = len(shape)
             produced = _producer(node, name, ndim)
             if produced is not None:
                 return _judge(*produced, family, cls)
             if name in _KEEP_DIMS or (cls is None and name in _BERNOULLI_STEPS):
                 pass  # values kept, and the class dim too (or there is none)
             elif name == "ExpandBackward0":
-                ndim = len(node._saved_self_sym_sizes)
-                if -cls > ndim:
+                if -cls > len(node._saved_self_sym_sizes):
                     return None
             elif name == "UnsqueezeBackward0":
                 where = _signed(node._saved_dim) % ndim
                 pos = ndim + cls
                 if pos == where:
                     return None
-                ndim -= 1
-                cls = pos - (pos > where) - ndim
+                shape = shape[:where] + shape[where + 1 :]
+                cls = pos - (pos > where) - len(shape)
             elif name.startswith("SqueezeBackward"):
                 sizes = tuple(node._saved_self_sym_sizes)
                 dims = {_signed(int(d)) % len(sizes) for d in _squeezed(node, name, len(sizes))}
                 kept = [i for i, s in enumerate(sizes) if not (s == 1 and i in dims)]
                 cls = kept[ndim + cls] - len(sizes)
-                ndim = len(sizes)
+            elif name in _VIEWS:
+                # a view keeps the classes when they stay the last dim, e.g. .view(-1, C)
+                if cls != -1 or node._saved_self_sym_sizes[-1] != shape[-1]:
+                    return None
+            elif name in ("PermuteBackward0", "TransposeBackward0"):
+                cls = _permuted_class_dim(node, name, ndim, cls)
             else:
                 return None
+            sizes = getattr(node, "_saved_self_sym_sizes", None)
+            if sizes is not None:
+                shape = tuple(int(s) for s in sizes)
             node = node.next_functions[0][0]
     except (RuntimeError, AttributeError, IndexError):
         # saved values freed by backward(), or an autograd layout this code does not know
         return None
     return None
+
+
+_VIEWS = frozenset({"ViewBackward0", "UnsafeViewBackward0", "ReshapeAliasBackward0"})
+
+
+def _permuted_class_dim(node: Node, name: str, ndim: int, cls: int) -> int:
+    """The class dim of the input of a permute or transpose whose output has it at ``cls``."""
+    if name == "PermuteBackward0":
+        perm = [_signed(int(d)) % ndim for d in node._saved_dims]  # type: ignore[attr-defined]
+    else:
+        perm = list(range(ndim))
+        a = _signed(node._saved_dim0) % ndim  # type: ignore[attr-defined]
+        b = _signed(node._saved_dim1) % ndim  # type: ignore[attr-defined]
+        perm[a], perm[b] = perm[b], perm[a]
+    return perm[ndim + cls] - ndim
 
 
 def _squeezed(node: Node, name: str, ndim: int) -> tuple[int, ...]:

@@ -1,10 +1,16 @@
-"""``check_logits``: warn about misused logits at the sample sites of an unchanged Pyro model.
+"""``check_logits``: warn about misused logits in an unchanged Pyro model or PyTorch loop.
 
-The messenger looks at every sample site, observed or latent, whose distribution (through
-``Independent``, ``MaskedDistribution`` and ``ExpandedDistribution`` wrappers; ``poutine.scale``
-wraps nothing) is a Bernoulli, Categorical, OneHotCategorical or one of their relaxed and
-straight-through forms, built from ``logits=``. Sites built from ``probs=`` are not checked:
-they do not expect logits.
+Two things are checked while the messenger is active:
+
+- every sample site, observed or latent, whose distribution (through ``Independent``,
+  ``MaskedDistribution`` and ``ExpandedDistribution`` wrappers; ``poutine.scale`` wraps nothing)
+  is parametrised by logits: Bernoulli, Binomial, Geometric, NegativeBinomial,
+  ContinuousBernoulli, Categorical, Multinomial, OneHotCategorical, their relaxed and
+  straight-through forms, the mixing Categorical of ``MixtureSameFamily``, and the
+  ``gate_logits`` (and the NegativeBinomial logits) of Pyro's zero-inflated distributions.
+  Sites built from ``probs=`` are not checked: they do not expect logits;
+- the losses of ``torch.nn.functional`` and their modules (``nn.CrossEntropyLoss``, ...), with
+  or without a Pyro model around them (:mod:`pyro_logits.losses`).
 
 What it can see: a Bernoulli keeps the tensor it was given; a Categorical keeps only
 ``logits - logits.logsumexp(-1, keepdim=True)``, so the given tensor is recovered from the
@@ -21,15 +27,22 @@ later checks still catch values that only become detectable as training moves on
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import torch
+from pyro.distributions import ZeroInflatedDistribution
 from pyro.distributions.torch_distribution import ExpandedDistribution, MaskedDistribution
 from pyro.poutine.messenger import Messenger
 from torch.distributions import (
     Bernoulli,
+    Binomial,
     Categorical,
+    ContinuousBernoulli,
+    Geometric,
     Independent,
+    MixtureSameFamily,
+    Multinomial,
+    NegativeBinomial,
     OneHotCategorical,
     RelaxedBernoulli,
     RelaxedOneHotCategorical,
@@ -38,6 +51,7 @@ from torch.distributions.relaxed_bernoulli import LogitRelaxedBernoulli
 from torch.distributions.relaxed_categorical import ExpRelaxedCategorical
 
 from pyro_logits.checks import CHECKED_MARK, warn_if_misused
+from pyro_logits.losses import LossChecker
 
 if TYPE_CHECKING:
     from pyro.poutine.runtime import Message
@@ -46,6 +60,15 @@ __all__ = ["CheckLogitsMessenger", "check_logits"]
 
 _T = TypeVar("_T")
 _WRAPPERS = (Independent, MaskedDistribution, ExpandedDistribution)
+# distributions whose logits are elementwise log-odds, as a Bernoulli's
+_BERNOULLI_LIKE = (
+    Bernoulli,
+    LogitRelaxedBernoulli,
+    Binomial,
+    Geometric,
+    NegativeBinomial,
+    ContinuousBernoulli,
+)
 
 
 class CheckLogitsMessenger(Messenger):
@@ -78,6 +101,18 @@ class CheckLogitsMessenger(Messenger):
         super().__init__()
         self._calls: dict[str, int] = {}
         self._warned: set[str] = set()
+        self._losses = LossChecker()
+
+    def __enter__(self) -> CheckLogitsMessenger:
+        result = super().__enter__()
+        self._losses.activate()
+        return result
+
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        try:
+            self._losses.deactivate()
+        finally:
+            super().__exit__(exc_type, exc_value, traceback)
 
     def _pyro_sample(self, msg: Message) -> None:
         name = msg["name"]
@@ -87,13 +122,11 @@ class CheckLogitsMessenger(Messenger):
         self._calls[name] = calls
         if calls & (calls - 1):  # check on calls 1, 2, 4, 8, ... only
             return
-        given = _given_logits(msg["fn"])
-        if given is None:
-            return
-        logits, family, label = given
-        where = f"sample site {name!r} ({label}(logits=...))"
-        if not warn_if_misused(logits, family, where=where).ok:
-            self._warned.add(name)
+        for logits, family, label, distribution in _given_logits(msg["fn"]):
+            where = f"sample site {name!r} ({label})"
+            if not warn_if_misused(logits, family, where=where, distribution=distribution).ok:
+                self._warned.add(name)
+                return
 
 
 @overload
@@ -107,7 +140,7 @@ def check_logits(fn: Callable[..., _T]) -> Callable[..., _T]: ...
 def check_logits(
     fn: Callable[..., _T] | None = None,
 ) -> CheckLogitsMessenger | Callable[..., _T]:
-    """Check the logits of every Bernoulli- and Categorical-like sample site of a model.
+    """Check every logits-parametrised sample site and every torch loss called inside.
 
     Usable as a context manager (``with check_logits(): ...``), a decorator (``@check_logits``
     or ``@check_logits()``) and a wrapper (``check_logits(model)``), like ``pyro.poutine``
@@ -147,31 +180,37 @@ def check_logits(
     return messenger if fn is None else messenger(fn)
 
 
-def _given_logits(fn: object) -> tuple[torch.Tensor, str, str] | None:
-    """Return ``(logits as given, family, distribution name)`` or ``None`` if not checked."""
+def _given_logits(fn: object) -> list[tuple[torch.Tensor, str, str, str]]:
+    """``(logits as given, family, "Name(param=...)", distribution)`` per logits parameter."""
     while isinstance(fn, _WRAPPERS):
         fn = fn.base_dist
     if getattr(fn, CHECKED_MARK, False):
-        return None  # built by a pyro_logits helper, which checked (and warned) already
-    label = type(fn).__name__
+        return []  # built by a pyro_logits helper, which checked (and warned) already
+    name = type(fn).__name__
+    found = []
+    if isinstance(fn, ZeroInflatedDistribution):
+        gate = vars(fn).get("gate_logits")
+        if gate is not None:
+            found.append((gate, "bernoulli", f"{name}(gate_logits=...)", name))
+        fn = fn.base_dist
+    label = f"{name}(logits=...)"
+    if isinstance(fn, MixtureSameFamily):
+        fn = fn.mixture_distribution
+        name, label = type(fn).__name__, f"{name}({type(fn).__name__}(logits=...), ...)"
     if isinstance(fn, (RelaxedBernoulli, RelaxedOneHotCategorical)):
         fn = fn.base_dist
-    if isinstance(fn, (OneHotCategorical, ExpRelaxedCategorical)):
+    if isinstance(fn, (OneHotCategorical, ExpRelaxedCategorical, Multinomial)):
         fn = fn._categorical
-    if isinstance(fn, (Bernoulli, LogitRelaxedBernoulli)):
-        family = "bernoulli"
-    elif isinstance(fn, Categorical):
-        family = "categorical"
-    else:
-        return None
     logits = vars(fn).get("logits")
-    if logits is None or getattr(fn, "_param", None) is not logits:
-        return None  # built from probs
-    if family == "categorical":
+    if logits is None or getattr(fn, "_param", logits) is not logits:
+        return found  # built from probs
+    if isinstance(fn, _BERNOULLI_LIKE):
+        found.append((logits, "bernoulli", label, name))
+    elif isinstance(fn, Categorical):
         logits = _before_normalisation(logits)
-        if logits is None:
-            return None
-    return logits, family, label
+        if logits is not None:
+            found.append((logits, "categorical", label, name))
+    return found
 
 
 def _before_normalisation(stored: torch.Tensor) -> torch.Tensor | None:
