@@ -50,7 +50,7 @@ MISUSE = [
     (
         "cross_entropy(softmax.view(-1, C))",
         lambda: F.cross_entropy(
-            F.softmax(torch.randn(4, 7, 5, requires_grad=True), -1).view(-1, 5),
+            F.softmax(torch.randn(4, 7, 5, requires_grad=True), -1).view(-1, 5),  # noqa: PL003
             torch.randint(0, 5, (28,)),
         ),
         pl.ProbsAsLogitsWarning,
@@ -74,7 +74,7 @@ MISUSE = [
     (
         "cross_entropy(softmax, permuted sequence)",
         lambda: F.cross_entropy(
-            F.softmax(torch.randn(4, 7, 5, requires_grad=True), -1).permute(0, 2, 1),
+            F.softmax(torch.randn(4, 7, 5, requires_grad=True), -1).permute(0, 2, 1),  # noqa: PL003
             torch.randint(0, 5, (4, 7)),
         ),
         pl.ProbsAsLogitsWarning,

@@ -96,6 +96,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ._lint.analysis import _analyse
+from ._lint.project import Project
 from ._lint.rules import RULES, Finding, Rule
 from ._lint.sources import (
     _PARSE_ERRORS,
@@ -114,6 +115,7 @@ __all__ = [
     "RULES",
     "Finding",
     "Flake8Checker",
+    "Project",
     "Rule",
     "cli",
     "iter_source_files",
@@ -125,7 +127,9 @@ __all__ = [
 ]
 
 
-def lint_source(source: str, *, path: str = "<string>") -> list[Finding]:
+def lint_source(
+    source: str, *, path: str = "<string>", project: Project | None = None
+) -> list[Finding]:
     """Lint Python source code.
 
     Parameters
@@ -134,6 +138,9 @@ def lint_source(source: str, *, path: str = "<string>") -> list[Finding]:
         The code.
     path : str, optional
         The name to report the findings under.
+    project : Project, optional
+        The files linted with it: ``from model import Net`` is followed into ``model.py``
+        when that file is one of them (:func:`lint_paths` builds it).
 
     Returns
     -------
@@ -150,13 +157,14 @@ def lint_source(source: str, *, path: str = "<string>") -> list[Finding]:
     []
     """
     lines = _split_lines(source)
+    tree = project.tree(Path(path), source) if project is not None else None
     try:
-        tree = _parse(source, path)
+        tree = tree if tree is not None else _parse(source, path)
     except _PARSE_ERRORS as exc:
         line, col, message = _describe(exc)
         return [Finding(path, 0, line, col, "PL000", message)]
     try:
-        raw = _analyse(tree, lines)
+        raw = _analyse(tree, lines, project=project, path=path)
     except RecursionError:
         return [Finding(path, 0, 1, 1, "PL000", _TOO_DEEP)]
     return _findings(path, lines, raw)
@@ -239,13 +247,15 @@ def lint_notebook(text: str, *, path: str = "<notebook>") -> list[Finding]:
     return sorted(out)
 
 
-def lint_file(path: str | os.PathLike[str]) -> list[Finding]:
+def lint_file(path: str | os.PathLike[str], *, project: Project | None = None) -> list[Finding]:
     r"""Lint one ``.py`` file or ``.ipynb`` notebook (any other name is read as Python).
 
     Parameters
     ----------
     path : str or os.PathLike
         The file.
+    project : Project, optional
+        The files linted with it (see :func:`lint_source`).
 
     Returns
     -------
@@ -273,7 +283,7 @@ def lint_file(path: str | os.PathLike[str]) -> list[Finding]:
         text = data.decode(encoding)
     except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
         return [Finding(name, 0, 1, 1, "PL000", f"cannot decode: {exc}")]
-    return lint_source(text, path=name)
+    return lint_source(text, path=name, project=project)
 
 
 def iter_source_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
@@ -342,7 +352,8 @@ def lint_paths(
     Returns
     -------
     list of Finding
-        File by file, in walking order.
+        File by file, in walking order. The files are one project: a class or function
+        imported from another of them (``from model import Net``) is followed there.
 
     Raises
     ------
@@ -359,9 +370,12 @@ def lint_paths(
     """
     selected = None if select is None else set(select)
     ignored = set(ignore)
+    paths = list(paths)
+    files = list(iter_source_files(paths))
+    project = Project(files, [Path(p) for p in paths if Path(p).is_dir()])
     out = []
-    for file in iter_source_files(paths):
-        for finding in lint_file(file):
+    for file in files:
+        for finding in lint_file(file, project=project):
             if (selected is None or finding.code in selected) and finding.code not in ignored:
                 out.append(finding)
     return out
@@ -396,8 +410,33 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--ignore", metavar="CODES", help="do not report these codes (comma-separated)"
     )
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text: one `path:line:col: CODE message` line per finding; json: a JSON array "
+        "with one object per finding",
+    )
+    parser.add_argument(
+        "--statistics", action="store_true", help="count the findings per code at the end"
+    )
+    parser.add_argument(
+        "--exit-zero", action="store_true", help="exit 0 even when there are findings"
+    )
     parser.add_argument("--list-rules", action="store_true", help="print the rules and exit")
     return parser
+
+
+def _as_json(finding: Finding) -> dict[str, object]:
+    return {
+        "path": finding.path,
+        "cell": finding.cell or None,
+        "line": finding.line,
+        "col": finding.col,
+        "code": finding.code,
+        "message": finding.message,
+        "summary": RULES[finding.code].summary,
+    }
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "python -m pyro_logits.lint") -> int:
@@ -413,8 +452,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m pyro_logit
     Returns
     -------
     int
-        0 when clean, 1 when there are findings, 2 on a usage error (no path, a missing path,
-        an unknown option or rule code).
+        0 when clean (or with ``--exit-zero``), 1 when there are findings, 2 on a usage error
+        (no path, a missing path, an unknown option or rule code).
 
     Examples
     --------
@@ -441,9 +480,19 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m pyro_logit
         parser.print_usage(sys.stderr)
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    for finding in findings:
-        print(finding)
-    return 1 if findings else 0
+    if args.format == "json":
+        print(json.dumps([_as_json(f) for f in findings], indent=2))
+    else:
+        for finding in findings:
+            print(finding)
+    if args.statistics:
+        counts: dict[str, int] = {}
+        for finding in findings:
+            counts[finding.code] = counts.get(finding.code, 0) + 1
+        out = sys.stderr if args.format == "json" else sys.stdout
+        for code, count in sorted(counts.items()):
+            print(f"{count:<5} {code} {RULES[code].summary}", file=out)
+    return 1 if findings and not args.exit_zero else 0
 
 
 def cli(argv: Sequence[str] | None = None) -> int:
@@ -467,7 +516,10 @@ def cli(argv: Sequence[str] | None = None) -> int:
     0
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    usage = "usage: pyro-logits lint [-h] [--select CODES] [--ignore CODES] [--list-rules] PATH..."
+    usage = (
+        "usage: pyro-logits lint [-h] [--select CODES] [--ignore CODES] [--format {text,json}] "
+        "[--statistics] [--exit-zero] [--list-rules] PATH..."
+    )
     if argv[:1] == ["lint"]:
         return main(argv[1:], prog="pyro-logits lint")
     if argv[:1] in (["-h"], ["--help"]):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 from .facts import (
@@ -18,6 +20,7 @@ from .facts import (
     _IDENTITY,
     _LN10,
     _LOG_KINDS,
+    _LOG_PROB_NAMES,
     _LOSS_MODULES,
     _LOSSES,
     _MEANS,
@@ -28,6 +31,7 @@ from .facts import (
     _NORMALISERS,
     _PREDICTION,
     _PROB_KINDS,
+    _RESHAPE,
     _STAR_NAMES,
     _TENSOR_KINDS,
     _TORCH_NAMES,
@@ -39,23 +43,25 @@ from .facts import (
     _dim0_message,
     _dotted,
     _falls_through,
-    _function_locals,
+    _function_facts,
+    _FunctionFacts,
     _int,
     _is_ten,
     _keeps_batch,
     _keyword,
+    _list_of,
     _loader_targets,
     _logits_expr,
     _logits_name,
     _merge,
     _number,
-    _plate_sized,
     _same,
     _short,
     _stacked_logits,
     _stop_positional,
     _Value,
 )
+from .project import Project
 
 
 class _Args(NamedTuple):
@@ -77,7 +83,9 @@ class _Args(NamedTuple):
 class _Analyzer:
     """Walks one module, following provenance through names, and records findings."""
 
-    def __init__(self, tree: ast.Module) -> None:
+    def __init__(
+        self, tree: ast.Module, project: Project | None = None, path: str = "<string>"
+    ) -> None:
         self.tree = tree
         self.found: dict[tuple[int, int, str], tuple[int, int, str, str]] = {}
         self.reported_means: set[ast.AST] = set()
@@ -116,7 +124,20 @@ class _Analyzer:
                 defs[stmt.name] = stmt
         # Top-level functions and classes bound once, for calls analysed before their `def`.
         self.defs = {name: node for name, node in defs.items() if counts[name] == 1}
-        self.summaries: dict[ast.AST, _Value | None] = {}
+        # Classes and functions imported from other linted files: followed, never reported on.
+        self.project = project
+        self.own_path = Path(path).resolve() if project is not None else None
+        self.in_foreign: Path | None = None  # the other file whose definition is analysed
+        if project is not None:
+            for stmt in tree.body:
+                if isinstance(stmt, ast.ImportFrom):
+                    for name, (node, _) in project.definitions(path, stmt).items():
+                        if name not in self.defs and counts.get(name) == 1:
+                            self.defs[name] = node
+        self.summaries: dict[tuple[ast.AST, frozenset], _Value | None] = {}
+        self.defaults: dict[ast.AST, dict[str, _Value]] = {}  # a function's default arguments
+        # Per definition, shared by the files of a project (definitions are distinct nodes).
+        self.function_facts: dict[ast.AST, _FunctionFacts] = project.facts if project else {}
         self.in_progress: set[ast.AST] = set()
         self.classes: dict[ast.ClassDef, _ClassInfo] = {}
         self.context: dict[ast.AST, tuple[_ClassInfo | None, str | None]] = {}
@@ -161,11 +182,23 @@ class _Analyzer:
             self.found.setdefault((line, col, code), (line, col, code, message))
 
     def function_summary(
-        self, node: ast.FunctionDef | ast.AsyncFunctionDef, owner: _ClassInfo | None = None
+        self,
+        node: ast.FunctionDef | ast.AsyncFunctionDef,
+        owner: _ClassInfo | None = None,
+        bindings: dict[str, _Value] | None = None,
     ) -> _Value | None:
-        """Analyse a function once; return the provenance that all its ``return``s agree on."""
-        if node in self.summaries or node in self.in_progress:
-            return self.summaries.get(node)
+        """Analyse a function once per set of known arguments; return what its returns agree on.
+
+        That is a tensor provenance, or a module for a function that builds one. ``bindings``
+        are the parameters whose values a call site gave (a loss module, a network class
+        instance, ...); defaults stand in for the others.
+        """
+        arguments = {**self.defaults.get(node, {}), **(bindings or {})}
+        key = (node, frozenset(arguments.items()))
+        foreign = self.foreign_file(node)
+        summaries = self.summaries if foreign is None else self.project.summaries  # type: ignore[union-attr]
+        if key in summaries or node in self.in_progress:
+            return summaries.get(key)  # type: ignore[return-value]
         self.in_progress.add(node)
         cls, self_name = self.context.get(node, (owner, None))
         params = [*node.args.posonlyargs, *node.args.args]
@@ -173,33 +206,54 @@ class _Analyzer:
         if cls is not None and cls.methods.get(node.name) is node and params and plain:
             self_name = params[0].arg
         saved = (self.cls, self.self_name, self.func, self.locals, self.returns, self.muted)
+        saved_foreign, self.in_foreign = self.in_foreign, foreign
         self.cls, self.self_name, self.func, self.returns = cls, self_name, node, []
-        self.locals, self.muted = _function_locals(node), False
+        facts = self.facts(node)
+        self.locals, self.muted = facts.locals, foreign is not None
         try:
-            env = dict.fromkeys(_plate_sized(node) & self.locals, _DATA)
+            env = dict.fromkeys(facts.plate_sized & self.locals, _DATA)
+            env.update(arguments)
             self.block(node.body, env)
             returns = self.returns
-            if _falls_through(node.body) or any(
-                isinstance(n, (ast.Yield, ast.YieldFrom)) for n in ast.walk(node)
-            ):
+            if _falls_through(node.body) or facts.generator:
                 returns.append(None)
             summary = returns[0] if returns else None
             for value in returns[1:]:
                 summary = _same(summary, value)
-            if summary is not None and summary.kind not in _TENSOR_KINDS:
+            if summary is not None and summary.kind not in _TENSOR_KINDS | _MODULE_KINDS:
                 summary = None
-            self.summaries[node] = summary
+            if summary is not None and foreign is not None and summary.line:
+                # Lines of another file: name it in the message instead.
+                where = f"{summary.source} ({foreign.name}, line {summary.line})"
+                summary = dataclasses.replace(summary, source=where, line=0)
+            summaries[key] = summary
         finally:
             self.in_progress.discard(node)
             self.cls, self.self_name, self.func, self.locals, self.returns, self.muted = saved
+            self.in_foreign = saved_foreign
         return summary
+
+    def foreign_file(self, node: ast.AST) -> Path | None:
+        """The other linted file a definition belongs to (``None`` for this file's own)."""
+        if self.project is None:
+            return None
+        origin = self.project.origin(node)
+        return origin if origin is not None and origin != self.own_path else None
+
+    def facts(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> _FunctionFacts:
+        """Locals, generator or not, plate-sized names of a function (once per definition)."""
+        if node not in self.function_facts:
+            self.function_facts[node] = _function_facts(node)
+        return self.function_facts[node]
 
     def class_info(self, node: ast.ClassDef) -> _ClassInfo:
         """Methods, module-valued ``self.<attr>`` assignments, and whether it is an nn.Module."""
-        if node in self.classes:
-            return self.classes[node]
+        foreign = self.foreign_file(node) is not None
+        classes = self.project.classes if foreign else self.classes  # type: ignore[union-attr]
+        if node in classes:
+            return classes[node]  # type: ignore[return-value]
         info = _ClassInfo(node)
-        self.classes[node] = info
+        classes[node] = info
         for stmt in node.body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 info.methods[stmt.name] = stmt
@@ -216,13 +270,13 @@ class _Analyzer:
                 params = [*method.args.posonlyargs, *method.args.args]
                 me = params[0].arg if params else None
                 self.cls, self.self_name, self.muted = info, me, True
-                self.locals = _function_locals(method)
+                self.locals = self.facts(method).locals
                 for inner in ast.walk(method):
                     if isinstance(inner, ast.Assign):
                         for target in inner.targets:
                             if isinstance(target, ast.Attribute) and _dotted(target.value) == me:
                                 value = None
-                                if isinstance(inner.value, ast.Call):
+                                if isinstance(inner.value, (ast.Call, ast.Attribute)):
                                     value = self.ev(inner.value, {})
                                 if value is not None and value.kind not in _MODULE_KINDS:
                                     value = None
@@ -268,7 +322,12 @@ class _Analyzer:
             values = None
             if isinstance(value_node, (ast.Tuple, ast.List)):
                 values = [self.ev(e, env) for e in value_node.elts]
-            value = None if values is not None else self.ev(value_node, env)
+            if values is None:
+                value = self.ev(value_node, env)
+            elif any(isinstance(e, ast.Starred) for e in value_node.elts):  # type: ignore[attr-defined]
+                value = None
+            else:
+                value = _list_of(values)
             for target in node.targets:
                 elts = getattr(target, "elts", None)
                 if values is None or elts is None:
@@ -312,6 +371,14 @@ class _Analyzer:
             inner = dict(entry)
             if not isinstance(node, ast.While):
                 inner.update(dict.fromkeys(_loader_targets(node.target, node.iter), _DATA))
+                items = self.ev(node.iter, dict(env)) if isinstance(node.iter, ast.Name) else None
+                if (
+                    isinstance(node.target, ast.Name)
+                    and items is not None
+                    and items.kind == "list"
+                    and items.element is not None
+                ):
+                    inner[node.target.id] = items.element  # for out in outputs
             self.block(node.body, inner)
             after = _merge([entry, inner])
             self.block(node.orelse, after)
@@ -352,12 +419,12 @@ class _Analyzer:
                 outs.append(case_env)
             self.join(env, outs)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            for expr in [*node.decorator_list, *node.args.defaults, *node.args.kw_defaults]:
-                if expr is not None:
-                    self.ev(expr, env)
+            for expr in node.decorator_list:
+                self.ev(expr, env)
+            self.record_defaults(node, env)
             self.context.setdefault(node, (self.cls, self.self_name))
             env[node.name] = _Value("function", node=node, owner=self.cls)
-            self.pending.append(node)
+            self.defined(node)
         elif isinstance(node, ast.ClassDef):
             for expr in [*node.decorator_list, *node.bases]:
                 self.ev(expr, env)
@@ -367,10 +434,11 @@ class _Analyzer:
             class_env: dict[str, _Value] = {}
             for stmt in node.body:
                 if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    for expr in [*stmt.decorator_list, *stmt.args.defaults]:
+                    for expr in stmt.decorator_list:
                         self.ev(expr, class_env)
+                    self.record_defaults(stmt, class_env)
                     self.context.setdefault(stmt, (info, None))
-                    self.pending.append(stmt)
+                    self.defined(stmt)
                 else:
                     self.stmt(stmt, class_env)
             self.cls = saved
@@ -386,6 +454,48 @@ class _Analyzer:
                     self.stmt(child, env)
                 else:
                     self.ev(child, env)
+
+    def defined(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        """Queue a nested definition for analysis; in another file's code, mark it as theirs."""
+        if self.in_foreign is not None and self.project is not None:
+            self.project.mark(node, self.in_foreign)
+        else:
+            self.pending.append(node)
+
+    def record_defaults(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef, env: dict[str, _Value]
+    ) -> None:
+        """Evaluate the default arguments; keep those with a known value (``loss=nn.X()``)."""
+        args = node.args
+        positional = [*args.posonlyargs, *args.args]
+        defaulted = positional[len(positional) - len(args.defaults) :]
+        pairs = list(zip(defaulted, args.defaults, strict=True))
+        pairs += [
+            (a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None
+        ]
+        known = {}
+        for param, expr in pairs:
+            value = self.ev(expr, env)
+            if value is not None:
+                known[param.arg] = value
+        if known:
+            self.defaults[node] = known
+
+    def bind(
+        self, target: _Value, node: ast.FunctionDef | ast.AsyncFunctionDef, args: _Args
+    ) -> dict[str, _Value]:
+        """The parameters of ``node`` that this call gives a known value."""
+        params = [*node.args.posonlyargs, *node.args.args]
+        plain = not any(_dotted(d) in ("staticmethod", "classmethod") for d in node.decorator_list)
+        if target.owner is not None and plain:
+            params = params[1:]  # a bound method: self is given
+        given = zip(params, args.values[: len(params)], strict=False)  # extra ones go to *args
+        bound = {param.arg: value for param, value in given if value is not None}
+        names = {a.arg for a in [*params, *node.args.kwonlyargs]}
+        for name, (_, value) in args.keywords.items():
+            if name in names and value is not None:
+                bound[name] = value
+        return bound
 
     def assign(
         self, target: ast.expr, value: _Value | None, expr: ast.expr, env: dict[str, _Value]
@@ -470,10 +580,24 @@ class _Analyzer:
                     return self.function_summary(method, self.cls)
                 if method is not None:
                     return _Value("function", node=method, owner=self.cls)
-            return None
-        if isinstance(
-            node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
-        ):
+                return None
+            return self.function_reference(node)
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+            value = self.ev(node.value, env)
+            self.ev(node.slice, env)
+            if value is not None and value.kind == "list":
+                return value.element
+            # Entries of probabilities are probabilities; a slice of log_softmax output is no
+            # longer normalised, so it is not reported as redundant.
+            return value if value is not None and value.kind in _KEPT_BY_INDEXING else None
+        if isinstance(node, (ast.List, ast.Tuple)) and isinstance(node.ctx, ast.Load):
+            values = [self.ev(e, env) for e in node.elts]
+            if any(isinstance(e, ast.Starred) for e in node.elts):
+                return None
+            return _list_of(values)
+        if isinstance(node, (ast.ListComp, ast.GeneratorExp)):
+            return self.comprehension(node, env)
+        if isinstance(node, (ast.Lambda, ast.SetComp, ast.DictComp)):
             # A new scope: the names it binds hide the enclosing ones.
             hidden = _bound_names(ast.iter_child_nodes(node), mutations=False)
             if isinstance(node, ast.Lambda):
@@ -487,6 +611,36 @@ class _Analyzer:
         for child in ast.iter_child_nodes(node):
             self.ev(child, env)
         return None
+
+    def function_reference(self, node: ast.Attribute) -> _Value | None:
+        """``F.cross_entropy`` or ``torch.softmax`` named, not called (``loss_fn = F.nll_loss``)."""
+        if not self.torch_like(node):
+            return None
+        if node.attr in _LOSSES:
+            return _Value("loss", node.attr, loss=node.attr)
+        if node.attr in _NORMALISERS:
+            source = f"`{_short(node)}`"
+            return _Value("module", source, node.lineno, returns=_NORMALISERS[node.attr])
+        return None
+
+    def comprehension(
+        self, node: ast.ListComp | ast.GeneratorExp, env: dict[str, _Value]
+    ) -> _Value:
+        """A list of what ``elt`` is, with the loop targets bound (elements, networks, data)."""
+        hidden = _bound_names(ast.iter_child_nodes(node), mutations=False)
+        inner = {k: v for k, v in env.items() if k not in hidden}
+        for generator in node.generators:
+            items = self.ev(generator.iter, inner)
+            target = generator.target
+            if isinstance(target, ast.Name):
+                if items is not None and items.kind == "list" and items.element is not None:
+                    inner[target.id] = items.element
+                elif isinstance(generator.iter, ast.Name) and _net_name(generator.iter.id):
+                    inner[target.id] = _Value("module")  # for model in models
+            inner.update(dict.fromkeys(_loader_targets(target, generator.iter), _DATA))
+            for condition in generator.ifs:
+                self.ev(condition, inner)
+        return _Value("list", element=self.ev(node.elt, inner))
 
     def binop(self, node: ast.BinOp, left: _Value | None, right: _Value | None) -> _Value | None:
         numbers = _number(node.left), _number(node.right)
@@ -515,6 +669,8 @@ class _Analyzer:
             if name == "logsumexp" and operand and ast.dump(operand) == ast.dump(node.left):
                 source = f"`{_short(node)}` (a log_softmax)"
                 return _Value("log_softmax", source, node.lineno, _int(dim) == 0, _batched(left))
+        if isinstance(node.op, ast.Div) and left is not None and left.kind == "stacked_sum":
+            return _Value("logit_mean", left.source, node.lineno, node=node)
         if isinstance(node.op, ast.Add):
             # p + eps is still a probability, as in log(p + 1e-8).
             for value, number in ((left, numbers[1]), (right, numbers[0])):
@@ -581,9 +737,18 @@ class _Analyzer:
             self.check_logits(expr, value, None, f"`logits=` of `{_short(func)}`")
         if target is not None and target.kind in _CALLABLE_KINDS:
             return self.call_value(node, target, args)
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr in ("forward", "__call__")
+            and receiver is not None
+            and receiver.kind in _CALLABLE_KINDS
+        ):
+            return self.call_value(node, receiver, args)  # model.forward(x) is model(x)
         if name is None:
             if isinstance(func, ast.Name) and any(w in func.id.lower() for w in _NET_WORDS):
-                return _DATA if _batched(args.get(0)[1]) else None  # net(x) keeps the batch
+                return _scores(args.get(0)[1])  # net(x): raw scores, and it keeps the batch
+            if isinstance(func, ast.Name) and func.id == "sum" and func.id not in self.defs:
+                return self.sum_of(node, args)
             return None
         if function_form:
             in_expr, in_value = args.get(0, "input")
@@ -634,12 +799,20 @@ class _Analyzer:
             return None
         if name in _IDENTITY and not function_form:
             return in_value
+        if name in _SHAPE_ONLY and in_value is not None and in_value.kind in _KEPT_BY_SHAPE:
+            return in_value  # probs.view(-1, C) are still probabilities
+        if name == "exp" and in_value is not None and in_value.kind in _LOG_KINDS:
+            kind = "softmax" if in_value.kind == "log_softmax" else "sigmoid"
+            source = f"`{_short(node)}` (exp of {in_value.kind})"
+            return _Value(kind, source, line, in_value.dim0, in_value.batched)
         if name in _CLAMPS and in_value is not None and in_value.kind in _PROB_KINDS:
             return in_value
         if name in _MEANS:
             source = _stacked_logits(in_expr)
             if source is not None and _int(dim) == 0:
                 return _Value("logit_mean", source, line, node=node)
+            if in_value is not None and in_value.kind == "stacked" and _int(dim) == in_value.dim:
+                return _Value("logit_mean", in_value.source, line, node=node, dim=in_value.dim)
             return None
         if name in _PREDICTION:
             self.check_mean(in_value, f"`{name}`")
@@ -656,8 +829,16 @@ class _Analyzer:
     def other_call(
         self, node: ast.Call, name: str, function_form: bool, args: _Args, env: dict[str, _Value]
     ) -> _Value | None:
-        """Constructors of modules and losses, in-place methods, unknown submodules of self."""
+        """Constructors of modules and losses, containers, in-place methods, submodules."""
         func = node.func
+        if function_form and name in ("cat", "concat", "concatenate", "stack", "vstack"):
+            return self.joined(node, name, args)
+        owner = getattr(func, "value", None)
+        current = env.get(owner.id) if isinstance(owner, ast.Name) else None
+        if not function_form and current is not None and name in _GROWERS:
+            assert isinstance(owner, ast.Name)
+            env[owner.id] = _grown(current, name, args.values)
+            return None
         if function_form and name in _NORMALISER_MODULES:
             dim0 = _int(args.get(0, "dim")[0]) == 0
             kind = _NORMALISER_MODULES[name]
@@ -682,12 +863,40 @@ class _Analyzer:
             return _DATA if _batched(args.get(0)[1]) else None  # a submodule of self
         return None
 
+    def joined(self, node: ast.Call, name: str, args: _Args) -> _Value | None:
+        """``torch.cat(list)`` keeps what the elements are.
+
+        ``torch.stack`` of network outputs stacks samples along its dim, which a mean over that
+        dim averages.
+        """
+        items = args.values[0] if args.values else None
+        element = items.element if items is not None and items.kind == "list" else None
+        if element is None:
+            return None
+        if element.kind in _KEPT_BY_SHAPE:
+            return element
+        if name == "stack" and element.scores:
+            dim = args.get(1, "dim")[0]
+            stacked_dim = _int(dim) if dim is not None else 0
+            if stacked_dim is not None:
+                source = f"`{_short(node)}` (network outputs)"
+                return _Value("stacked", source, node.lineno, dim=stacked_dim)
+        return _DATA if element.batched else None
+
+    def sum_of(self, node: ast.Call, args: _Args) -> _Value | None:
+        """``sum(outputs)`` of network outputs: divided by a count, it averages them."""
+        items = args.values[0] if args.values else None
+        element = items.element if items is not None and items.kind == "list" else None
+        if element is not None and element.scores:
+            return _Value("stacked_sum", f"`{_short(node)}` (network outputs)", node.lineno)
+        return None
+
     def call_value(self, node: ast.Call, target: _Value, args: _Args) -> _Value | None:
         """A call of something whose value is known: a module, a loss, a class or a function."""
         in_expr, in_value = args.get(0, "input")
         if target.kind == "module":
             if not target.returns:
-                return _DATA if _batched(in_value) else None
+                return _scores(in_value)
             self.check_mean(in_value, f"`{_short(node.func)}`")
             source = f"{target.source} output"
             return _Value(target.returns, source, node.lineno, target.dim0, _batched(in_value))
@@ -707,12 +916,13 @@ class _Analyzer:
         elif target.kind == "function" and isinstance(
             target.node, (ast.FunctionDef, ast.AsyncFunctionDef)
         ):
-            summary = self.function_summary(target.node, target.owner)
+            bindings = self.bind(target, target.node, args)
+            summary = self.function_summary(target.node, target.owner, bindings)
         if summary is not None and _batched(in_value) and not summary.batched:
             # A network keeps the batch dim of its input.
             return _Value(summary.kind, summary.source, summary.line, summary.dim0, True)
         if summary is None and target.kind == "instance":
-            return _DATA if _batched(in_value) else None
+            return _scores(in_value)
         return summary
 
     # -- checks -------------------------------------------------------------------------------
@@ -801,6 +1011,13 @@ class _Analyzer:
         elif value is not None and value.kind == "softmax" and family == "categorical":
             if value.dim0 and value.batched:
                 self.report(expr, "PL002", _dim0_message(value, self.where(value, expr), target))
+        elif (value is None or value.kind == "data") and _log_prob_expr(expr) is not None:
+            self.report(
+                expr,
+                "PL008",
+                f"`{_short(expr)}` is named like log-probabilities but is used as {target}; "
+                f"pass them as `{dist}(logits={_short(expr)})` (or exp() them first)",
+            )
         elif (value is None or value.kind == "data") and _logits_expr(expr) is not None:
             self.report(
                 expr,
@@ -851,7 +1068,8 @@ class _Analyzer:
             self.report(
                 value.node,
                 "PL007",
-                f"{value.source} averaged over dim 0 (the samples) and then used in {target}: "
+                f"{value.source} averaged over dim {value.dim or 0} (the samples) and then used "
+                f"in {target}: "
                 "average probabilities instead (softmax, then mean(0)), "
                 "e.g. pyro_logits.predictive_log_probs",
             )
@@ -867,6 +1085,43 @@ class _Analyzer:
             )
 
 
+_SHAPE_ONLY = _RESHAPE | {"resize", "resize_as", "narrow", "select", "movedim", "swapaxes"}
+_KEPT_BY_SHAPE = frozenset({"log_softmax", "softmax", "sigmoid", "logsigmoid", "log10"})
+_KEPT_BY_INDEXING = _KEPT_BY_SHAPE - {"log_softmax"}
+_GROWERS = frozenset({"append", "extend", "insert", "add_module"})
+
+
+def _scores(x: _Value | None) -> _Value:
+    """What calling a network on ``x`` gives: raw scores, batched if ``x`` is."""
+    return _Value("data", batched=_batched(x), scores=True)
+
+
+def _grown(current: _Value, method: str, values: Sequence[_Value | None]) -> _Value | None:
+    """A list after ``.append(v)``/``.extend(vs)``, or an nn.Sequential after ``.add_module``."""
+    if current.kind == "module" and method in ("add_module", "append"):
+        added = values[-1] if values else None
+        return added if added is not None and added.kind == "module" else _Value("module")
+    if current.kind != "list":
+        return current
+    if method == "extend":
+        extra = values[0] if values else None
+        new = [extra.element] if extra is not None and extra.kind == "list" else [None]
+    else:
+        new = [values[-1] if values else None]
+    old = [] if current.source == "empty" else [current.element]
+    return _list_of([*old, *new])
+
+
+def _net_name(name: str) -> bool:
+    return any(word in name.lower() for word in _NET_WORDS)
+
+
+def _log_prob_expr(node: ast.AST) -> str | None:
+    """A name read as log-probabilities (``log_probs``, ``self.logp``), else ``None``."""
+    name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", None)
+    return name if isinstance(name, str) and _LOG_PROB_NAMES.search(name.lower()) else None
+
+
 def _char_col(lines: Sequence[str], line: int, col: int) -> int:
     """Convert an ast byte offset on a line into a character offset."""
     if not 1 <= line <= len(lines):
@@ -878,11 +1133,17 @@ _ORIGIN = re.compile("\x00([0-9]+)\x00")
 
 
 def _analyse(
-    tree: ast.Module, lines: Sequence[str], *, origin: Callable[[int], str] | None = None
+    tree: ast.Module,
+    lines: Sequence[str],
+    *,
+    origin: Callable[[int], str] | None = None,
+    project: Project | None = None,
+    path: str = "<string>",
 ) -> list[tuple[int, int, str, str]]:
     """Findings as ``(line, 0-based character column, code, message)``.
 
-    ``origin`` turns the line a value came from into the words put in the message.
+    ``origin`` turns the line a value came from into the words put in the message; ``project``
+    (with the file's ``path``) lets imports from other linted files be followed.
     """
     name = origin or (lambda line: f"line {line}")
     return [
@@ -892,5 +1153,5 @@ def _analyse(
             code,
             _ORIGIN.sub(lambda m: f" ({name(int(m[1]))})", msg),
         )
-        for line, col, code, msg in _Analyzer(tree).run()
+        for line, col, code, msg in _Analyzer(tree, project, path).run()
     ]

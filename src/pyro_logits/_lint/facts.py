@@ -115,9 +115,13 @@ class _Value:
 
     ``kind`` is one of: ``log_softmax``, ``softmax``, ``sigmoid``, ``logsigmoid``, ``log10``,
     ``logit_mean`` (tensor values with a provenance); ``data`` (a tensor whose dim 0 indexes
-    examples, nothing else known); ``ln10`` (the constant log(10)); ``module``, ``loss``,
-    ``instance``, ``function``, ``class`` (callables). ``batched``: dim 0 indexes examples (seen
+    examples, or the raw output of a network, nothing else known); ``ln10`` (the constant
+    log(10)); ``module``, ``loss``, ``instance``, ``function``, ``class`` (callables); ``list``
+    (a list, tuple or comprehension whose elements are all ``element``; ``source="empty"`` for
+    ``[]``); ``stacked`` (network outputs stacked along ``dim``, the samples dim) and
+    ``stacked_sum`` (``sum()`` of network outputs). ``batched``: dim 0 indexes examples (seen
     from a data loader, a ``pyro.plate`` sized by the tensor, or ``x.view(batch_size, -1)``).
+    ``scores``: the raw output of a network call (logits, as far as the code says).
     """
 
     kind: str
@@ -129,6 +133,9 @@ class _Value:
     loss: str = ""  # loss: the functional name
     node: ast.AST | None = None  # logit_mean: the .mean call; function/class: the definition
     owner: _ClassInfo | None = None  # function: the class of a method
+    element: _Value | None = None  # list: what every element is
+    scores: bool = False
+    dim: int | None = None  # stacked: the dim along which network outputs were stacked
 
 
 @dataclass(eq=False)
@@ -145,9 +152,38 @@ def _same(a: _Value | None, b: _Value | None) -> _Value | None:
         return None
     if a == b:
         return a
+    if a.kind == b.kind == "list":
+        if a.source == "empty" or b.source == "empty":  # appended to on one path only
+            return b if a.source == "empty" else a
+        element = _same(a.element, b.element)
+        return _Value("list", element=element) if element is not None else None
     if (a.kind, a.dim0, a.returns, a.loss, a.node) == (b.kind, b.dim0, b.returns, b.loss, b.node):
-        return _Value(a.kind, a.source, a.line, a.dim0, a.batched and b.batched, a.returns, a.loss)
+        return _Value(
+            a.kind,
+            a.source,
+            a.line,
+            a.dim0,
+            a.batched and b.batched,
+            a.returns,
+            a.loss,
+            scores=a.scores and b.scores,
+        )
     return None
+
+
+_EMPTY_LIST = _Value("list", "empty")
+
+
+def _list_of(values: Iterable[_Value | None]) -> _Value:
+    """A list whose elements are ``values`` (all alike, or nothing is known of them)."""
+    element: _Value | None = _EMPTY_LIST
+    for value in values:
+        element = value if element is _EMPTY_LIST else _same(element, value)
+    return _EMPTY_LIST if element is _EMPTY_LIST else _Value("list", element=element)
+
+
+# log_prob, log_probs, logprobs, logp, log_p, y_log_probs: log-probabilities by name
+_LOG_PROB_NAMES = re.compile(r"(^|_)(log_?probs?|logp|log_p)$")
 
 
 def _merge(envs: Sequence[dict[str, _Value]]) -> dict[str, _Value]:
@@ -284,15 +320,31 @@ def _bound_names(nodes: Iterable[ast.AST], *, mutations: bool) -> set[str]:
     return out
 
 
-def _function_locals(node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+class _FunctionFacts(NamedTuple):
+    locals: set[str]  # names local to the function
+    generator: bool  # it yields
+    plate_sized: set[str]  # names x in pyro.plate(name, len(x)): their dim 0 indexes the data
+
+
+def _function_facts(node: ast.FunctionDef | ast.AsyncFunctionDef) -> _FunctionFacts:
+    """What the analysis needs of a function's body, in one walk over it."""
     args = node.args
     params = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
     names = _bound_names(node.body, mutations=False)
     names.update(a.arg for a in params if a is not None)
+    generator = False
+    plate_sized = set()
     for inner in ast.walk(node):
         if isinstance(inner, (ast.Global, ast.Nonlocal)):
             names.difference_update(inner.names)
-    return names
+        elif isinstance(inner, (ast.Yield, ast.YieldFrom)):
+            generator = True
+        elif isinstance(inner, ast.Call) and _dotted(inner.func) in ("plate", "pyro.plate"):
+            size = inner.args[1] if len(inner.args) > 1 else _keyword(inner, "size")
+            source = _size_source(size) if size is not None else None
+            if isinstance(source, ast.Name):
+                plate_sized.add(source.id)
+    return _FunctionFacts(names, generator, plate_sized)
 
 
 def _falls_through(body: Sequence[ast.stmt]) -> bool:
@@ -372,18 +424,6 @@ def _keeps_batch(node: ast.Call, name: str, function_form: bool) -> bool:
     if len(args) == 1 and isinstance(args[0], (ast.Tuple, ast.List)):
         args = args[0].elts
     return len(args) >= 2 and _is_batch_size(args[0])
-
-
-def _plate_sized(node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
-    """Names ``x`` in ``pyro.plate(name, len(x))`` and the like: their dim 0 indexes the data."""
-    names = set()
-    for call in ast.walk(node):
-        if isinstance(call, ast.Call) and _dotted(call.func) in ("plate", "pyro.plate"):
-            size = call.args[1] if len(call.args) > 1 else _keyword(call, "size")
-            source = _size_source(size) if size is not None else None
-            if isinstance(source, ast.Name):
-                names.add(source.id)
-    return names
 
 
 def _loader_targets(target: ast.expr, iterable: ast.expr) -> set[str]:

@@ -80,13 +80,63 @@ def _strip_magics(text: str) -> str | None:
             return None
         lines[0] = ""
     out = []
+    scanner = _LogicalLines()
     for line in lines:
         stripped = line.strip()
-        if stripped.startswith(("%", "!")) or _HELP.match(stripped) or _SHELL.match(stripped):
+        starts_statement = scanner.at_statement_start
+        if starts_statement and (
+            stripped.startswith(("%", "!")) or _HELP.match(stripped) or _SHELL.match(stripped)
+        ):
             out.append(line[: len(line) - len(line.lstrip())] + "pass")
-        else:
-            out.append(line)
+            continue
+        out.append(line)
+        scanner.feed(line)
     return "\n".join(out)
+
+
+class _LogicalLines:
+    """Whether the next physical line starts a statement.
+
+    Not inside brackets, a string or a backslash continuation: a line such as ``% (a, b)`` that
+    continues an expression is code, not IPython syntax.
+    """
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.quote = ""  # the open triple quote, if any
+        self.continued = False
+
+    @property
+    def at_statement_start(self) -> bool:
+        return self.depth == 0 and not self.quote and not self.continued
+
+    def feed(self, line: str) -> None:
+        i, n = 0, len(line)
+        while i < n:
+            if self.quote:
+                end = line.find(self.quote, i)
+                if end < 0:
+                    return
+                i, self.quote = end + 3, ""
+                continue
+            c = line[i]
+            if c == "#":
+                break
+            if c in "\"'":
+                if line.startswith(c * 3, i):
+                    self.quote, i = c * 3, i + 3
+                    continue
+                end = i + 1
+                while end < n and line[end] != c:
+                    end += 2 if line[end] == "\\" else 1
+                i = end + 1
+                continue
+            if c in "([{":
+                self.depth += 1
+            elif c in ")]}":
+                self.depth = max(self.depth - 1, 0)
+            i += 1
+        self.continued = line.rstrip().endswith("\\") and not self.quote
 
 
 def _notebook_language(notebook: dict[str, object]) -> str:
