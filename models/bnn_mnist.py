@@ -48,9 +48,18 @@ import torch.nn.functional as F
 
 import pyro_logits
 from pyro_logits import metrics
-from pyro_logits._atomic import atomic_write
 from pyro_logits.bnn import GUIDES, BayesianMLP, BNNClassifier
 from pyro_logits.datasets import load_mnist
+from pyro_logits.scripts import (
+    atomic_write,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    prepare_run_dir,
+    unit_interval,
+)
+
+OUTPUTS = ("metrics.json", "reliability.png", "entropy_hist.png", "checkpoint.pt")
 
 # Keys of the config that change what is trained; a resumed run must match them.
 TRAINING_KEYS = (
@@ -72,24 +81,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--epochs", type=int, default=30, help="training epochs")
-    parser.add_argument("--batch-size", type=int, default=128, help="minibatch size")
-    parser.add_argument("--hidden", type=int, nargs="+", default=[400, 400], help="hidden sizes")
+    parser.add_argument("--epochs", type=nonnegative_int, default=30, help="training epochs")
+    parser.add_argument("--batch-size", type=positive_int, default=128, help="minibatch size")
+    parser.add_argument(
+        "--hidden", type=positive_int, nargs="+", default=[400, 400], help="hidden sizes"
+    )
     parser.add_argument(
         "--prior-scale",
-        type=float,
+        type=positive_float,
         nargs="+",
         default=[0.2],
         help="std of the N(0, s^2) prior on every weight: one value, or one per layer",
     )
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    parser.add_argument("--lr-decay", type=float, default=0.95, help="lr factor per epoch")
+    parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--lr-decay", type=unit_interval, default=0.95, help="lr factor per epoch")
     parser.add_argument(
-        "--init-scale", type=float, default=5e-3, help="initial posterior std of every weight"
+        "--init-scale",
+        type=positive_float,
+        default=5e-3,
+        help="initial posterior std of every weight",
     )
     parser.add_argument(
         "--kl-weight",
-        type=float,
+        type=positive_float,
         default=0.1,
         help="weight of the KL term; 1 is the exact ELBO, less tempers the posterior",
     )
@@ -97,21 +111,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--guide", choices=GUIDES, default="local-reparam", help="likelihood estimator"
     )
     parser.add_argument(
-        "--num-samples", type=int, default=32, help="posterior samples for the predictive"
+        "--num-samples", type=positive_int, default=32, help="posterior samples for the predictive"
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="random seed")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     parser.add_argument("--data-dir", type=Path, default=None, help="directory of the IDX files")
     parser.add_argument("--out", type=Path, default=Path("runs/bnn_mnist"), help="output dir")
     parser.add_argument(
         "--resume", action="store_true", help="continue from the checkpoint in --out"
     )
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
     parser.add_argument(
-        "--train-size", type=int, default=None, help="use the first N training images"
+        "--train-size", type=positive_int, default=None, help="use the first N training images"
     )
     parser.add_argument(
-        "--eval-every", type=int, default=5, help="test accuracy every N epochs (0: never)"
+        "--eval-every",
+        type=nonnegative_int,
+        default=5,
+        help="test accuracy every N epochs (0: never)",
     )
     parser.add_argument(
         "--baseline",
@@ -121,15 +139,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    if args.epochs < 0 or args.batch_size < 1 or args.num_samples < 1:
-        parser.error("--epochs must be >= 0, --batch-size and --num-samples >= 1")
+    if args.resume and args.overwrite:
+        parser.error("--resume and --overwrite contradict each other: pass one")
+    if args.train_size is not None and args.train_size > 60_000:
+        parser.error(
+            f"--train-size must be at most 60000 (MNIST's training set), got {args.train_size}"
+        )
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch finds no CUDA device here")
+    try:
+        prepare_run_dir(args.out, OUTPUTS, resume=args.resume, overwrite=args.overwrite)
+    except ValueError as error:
+        parser.error(str(error))
     return args
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
-    config = {k: v for k, v in vars(args).items() if k not in {"resume", "no_progress"}}
+    config = {
+        k: v for k, v in vars(args).items() if k not in {"resume", "overwrite", "no_progress"}
+    }
+    if len(set(args.prior_scale)) == 1:  # one scale for every layer, however it was spelt
+        config["prior_scale"] = args.prior_scale[:1]
     config["data_dir"] = str(args.data_dir) if args.data_dir is not None else None
     config["out"] = str(args.out)
     return config
@@ -236,7 +266,8 @@ def _plot(
     ax.set_title(f"Reliability, MNIST test (ECE {100 * ece:.2f}%)")
     ax.legend(loc="upper left")
     fig.tight_layout()
-    fig.savefig(out / "reliability.png", dpi=120)
+    with atomic_write(out / "reliability.png") as f:
+        fig.savefig(f, format="png", dpi=120)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -249,7 +280,8 @@ def _plot(
     ax.set_title("Predictive entropy: test set vs out-of-distribution")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "entropy_hist.png", dpi=120)
+    with atomic_write(out / "entropy_hist.png") as f:
+        fig.savefig(f, format="png", dpi=120)
     plt.close(fig)
 
 
@@ -291,7 +323,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     history: dict[str, list[float]] = {"loss": [], "seconds_per_epoch": []}
     if args.resume and checkpoint.exists():
-        extra = clf.load(checkpoint)
+        try:
+            extra = clf.load(checkpoint)
+        except ValueError as error:
+            raise SystemExit(f"{error}") from None
         saved = extra.get("config", {})
         changed = {k: (saved.get(k), config[k]) for k in TRAINING_KEYS if saved.get(k) != config[k]}
         if changed:

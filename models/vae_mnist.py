@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import math
 import platform
 import time
 from pathlib import Path
@@ -39,8 +38,14 @@ import torch.nn.functional as F
 from pyro.infer import SVI, TraceMeanField_ELBO
 
 import pyro_logits
-from pyro_logits._atomic import atomic_write
 from pyro_logits.datasets import load_mnist
+from pyro_logits.scripts import (
+    atomic_write,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    prepare_run_dir,
+)
 
 OUTPUTS = ("metrics.json", "samples.png")
 
@@ -94,43 +99,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--epochs", type=int, default=40, help="training epochs")
-    parser.add_argument("--batch-size", type=int, default=128, help="minibatch size")
-    parser.add_argument("--z-dim", type=int, default=20, help="latent dimension")
-    parser.add_argument("--hidden", type=int, nargs="+", default=[400, 400], help="hidden sizes")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--epochs", type=nonnegative_int, default=40, help="training epochs")
+    parser.add_argument("--batch-size", type=positive_int, default=128, help="minibatch size")
+    parser.add_argument("--z-dim", type=positive_int, default=20, help="latent dimension")
+    parser.add_argument(
+        "--hidden", type=positive_int, nargs="+", default=[400, 400], help="hidden sizes"
+    )
+    parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="random seed")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     parser.add_argument("--data-dir", type=Path, default=None, help="directory of the IDX files")
     parser.add_argument("--out", type=Path, default=Path("runs/vae_mnist"), help="output dir")
     parser.add_argument("--overwrite", action="store_true", help="replace a run in --out")
     parser.add_argument(
-        "--train-size", type=int, default=None, help="use the first N training images"
+        "--train-size", type=positive_int, default=None, help="use the first N training images"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    positive = {
-        "--batch-size": args.batch_size,
-        "--z-dim": args.z_dim,
-        "--threads": args.threads if args.threads is not None else 1,
-        "--train-size": args.train_size if args.train_size is not None else 1,
-        **{"--hidden": min(args.hidden)},
-    }
-    for flag, value in positive.items():
-        if value < 1:
-            parser.error(f"{flag} must be >= 1, got {value}")
-    if args.epochs < 0 or args.seed < 0:
-        parser.error("--epochs and --seed must be >= 0")
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        parser.error(f"--lr must be a positive number, got {args.lr}")
-    if args.out.exists() and not args.out.is_dir():
-        parser.error(f"--out {args.out} is a file, not a directory")
-    earlier = [name for name in OUTPUTS if (args.out / name).exists()]
-    if earlier and not args.overwrite:
-        parser.error(
-            f"--out {args.out} holds an earlier run ({', '.join(earlier)}); pass --overwrite to "
-            f"replace it, or choose another --out"
-        )
+    try:
+        prepare_run_dir(args.out, OUTPUTS, overwrite=args.overwrite, can_resume=False)
+    except ValueError as error:
+        parser.error(str(error))
     return args
 
 

@@ -260,8 +260,51 @@ def test_checkpoint_is_replaced_atomically(tmp_path: object) -> None:
     clf.save(path)
     clf.save(path)
     assert sorted(p.name for p in path.parent.iterdir()) == ["ckpt.pt"]
-    state = torch.load(path, weights_only=True)
-    assert state["epoch"] == 1 and set(state["params"]) == {"guide.loc", "guide.log_scale"}
+    extra = BNNClassifier(BayesianMLP(6, (8,), 3)).load(path)
+    assert extra == {}
+
+
+def _corrupt(data: bytes, how: str) -> bytes:
+    if how == "flipped byte":
+        middle = len(data) // 2
+        return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
+    if how == "truncated":
+        return data[: len(data) // 2]
+    if how == "empty":
+        return b""
+    if how == "not a checkpoint":
+        return b"PK\x03\x04 a zip, say, or a raw torch.save file"
+    raise AssertionError(how)
+
+
+@pytest.mark.parametrize(
+    ("how", "match"),
+    [
+        ("flipped byte", r"truncated or corrupted: its content does not match its SHA-256"),
+        ("truncated", r"truncated or corrupted"),
+        ("empty", r"is empty"),
+        ("not a checkpoint", r"is not a pyro-logits checkpoint"),
+    ],
+)
+def test_a_damaged_checkpoint_is_refused_with_one_clear_error(how, match, tmp_path) -> None:
+    clf = BNNClassifier(BayesianMLP(6, (8,), 3))
+    x, y = _toy_data()
+    clf.train_epoch(x, y)
+    path = tmp_path / "ckpt.pt"
+    clf.save(path)
+    path.write_bytes(_corrupt(path.read_bytes(), how))
+    with pytest.raises(ValueError, match=match) as error:
+        BNNClassifier(BayesianMLP(6, (8,), 3)).load(path)
+    assert str(path) in str(error.value) and "delete it to start afresh" in str(error.value)
+
+
+def test_a_checkpoint_with_missing_keys_is_refused(tmp_path) -> None:
+    from pyro_logits._checkpoint import write_checkpoint
+
+    path = tmp_path / "ckpt.pt"
+    write_checkpoint(path, {"format": 2, "epoch": 1})
+    with pytest.raises(ValueError, match=r"lacks 'guide', 'params', 'optimizer', 'rng'"):
+        BNNClassifier(BayesianMLP(6, (8,), 3)).load(path)
 
 
 @pytest.fixture(scope="module")

@@ -83,3 +83,81 @@ def test_resumed_script_run_ends_like_an_uninterrupted_one(mnist_dir: Path, tmp_
     )
     assert refused.returncode != 0
     assert "'lr': (0.001, 0.01)" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--train-size", "-1"], "argument --train-size: expected an integer >= 1 but got '-1'"),
+        (["--train-size", "0"], "argument --train-size: expected an integer >= 1 but got '0'"),
+        (["--kl-weight", "-1"], "argument --kl-weight: expected a finite number > 0"),
+        (["--kl-weight", "nan"], "argument --kl-weight: expected a finite number > 0"),
+        (["--kl-weight", "inf"], "argument --kl-weight: expected a finite number > 0"),
+        (["--init-scale", "inf"], "argument --init-scale: expected a finite number > 0"),
+        (["--threads", "0"], "argument --threads: expected an integer >= 1 but got '0'"),
+        (["--seed", "-1"], "argument --seed: expected an integer >= 0 but got '-1'"),
+        (["--resume", "--overwrite"], "--resume and --overwrite contradict each other"),
+    ],
+)
+def test_bad_flags_are_usage_errors_before_any_data_is_read(flags, message, tmp_path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--data-dir",
+            str(tmp_path / "none"),
+            *flags,
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_earlier_run_is_not_overwritten_without_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text('{"test_accuracy": 0.98}')
+    (out / "checkpoint.pt").write_bytes(b"an earlier run's checkpoint")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--data-dir", str(tmp_path / "none"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "holds an earlier run (metrics.json, checkpoint.pt)" in result.stderr
+    assert "--resume" in result.stderr and "--overwrite" in result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+@pytest.mark.mnist
+def test_a_corrupt_checkpoint_ends_the_run_with_one_line(mnist_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"")
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--data-dir",
+            str(mnist_dir),
+            *TINY,
+            "--out",
+            str(out),
+            "--resume",
+            "--epochs",
+            "1",
+            "--no-baseline",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "checkpoint" in result.stderr and "is empty" in result.stderr

@@ -49,10 +49,10 @@ def test_script_trains_on_real_mnist_and_refuses_to_overwrite(mnist_dir: Path, t
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--batch-size", "0"], "--batch-size must be >= 1"),
-        (["--hidden", "64", "0"], "--hidden must be >= 1"),
-        (["--lr", "nan"], "--lr must be a positive number"),
-        (["--seed", "-1"], "--seed must be >= 0"),
+        (["--batch-size", "0"], "argument --batch-size: expected an integer >= 1 but got '0'"),
+        (["--hidden", "64", "0"], "argument --hidden: expected an integer >= 1 but got '0'"),
+        (["--lr", "nan"], "argument --lr: expected a finite number > 0 but got 'nan'"),
+        (["--seed", "-1"], "argument --seed: expected an integer >= 0 but got '-1'"),
     ],
 )
 def test_bad_flags_are_usage_errors(flags, message, tmp_path) -> None:

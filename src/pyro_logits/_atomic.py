@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -15,7 +16,8 @@ def atomic_write(path: Path) -> Iterator[IO[bytes]]:
     """Write ``path`` all at once: a temporary file beside it, renamed over it on success.
 
     On any exception (a failed check, a dropped connection, Ctrl-C) the temporary file is
-    removed and ``path`` is left as it was.
+    removed and ``path`` is left as it was. The new file gets the mode of the file it replaces,
+    or the mode the umask gives a new file (0644 under 022).
 
     Examples
     --------
@@ -29,7 +31,12 @@ def atomic_write(path: Path) -> Iterator[IO[bytes]]:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
+    try:
+        # mkstemp makes the file 0600; give it the mode a plainly created file would have (or
+        # the mode of the file it replaces), so a shared cache or run stays readable.
+        os.fchmod(fd, _mode_for(path))
+    finally:
+        os.close(fd)
     tmp = Path(tmp_name)
     try:
         with tmp.open("wb") as handle:
@@ -41,6 +48,15 @@ def atomic_write(path: Path) -> Iterator[IO[bytes]]:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        umask = os.umask(0o022)  # read the umask: setting it is the only way
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -51,7 +51,7 @@ from pyro import poutine
 from pyro.infer import SVI
 from pyro.infer.util import torch_item
 
-from pyro_logits._atomic import atomic_write
+from pyro_logits._checkpoint import read_checkpoint, write_checkpoint
 from pyro_logits.convert import predictive_log_probs
 from pyro_logits.observe import observe_categorical
 
@@ -66,7 +66,7 @@ __all__ = [
 
 GuideKind = Literal["local-reparam", "sample-weights"]
 GUIDES: tuple[str, ...] = ("local-reparam", "sample-weights")
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 
 
 def _augment(h: torch.Tensor) -> torch.Tensor:
@@ -829,14 +829,20 @@ class BNNClassifier:
         state = self.state_dict()
         if extra:
             state["extra"] = extra
-        with atomic_write(Path(path)) as f:
-            torch.save(state, f)
+        write_checkpoint(Path(path), state)
 
     def load(self, path: str | os.PathLike[str]) -> dict[str, Any]:
         """Restore a checkpoint written by :meth:`save`; return its ``extra`` dict.
 
-        Loaded with ``weights_only=True``: tensors and plain containers only, no code.
+        The file's SHA-256 digest is checked first; it is loaded with ``weights_only=True``:
+        tensors and plain containers only, no code.
+
+        Raises
+        ------
+        ValueError
+            If the file is missing, empty, truncated, altered, not a checkpoint, or lacks keys.
         """
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        required = ("format", "epoch", "guide", "params", "optimizer", "rng")
+        state = read_checkpoint(Path(path), required)
         self.load_state_dict(state)
         return state.get("extra", {})
