@@ -103,3 +103,47 @@ def test_predictive_log_probs_rejects_the_class_dim() -> None:
         pl.predictive_log_probs(torch.zeros(3, 4), dim=-1)
     with pytest.raises(ValueError, match="other than the class"):
         pl.predictive_log_probs(torch.zeros(3, 4), dim=1)
+
+
+# ------------------------------------------------------------------------------- bad input
+def test_logit_of_integer_and_bool_probabilities_is_torch_logit() -> None:
+    p = torch.tensor([0, 1])
+    assert pl.logit(p, eps=1e-6).tolist() == torch.logit(p, eps=1e-6).tolist()
+    assert pl.logit(p, eps=1e-6).dtype == torch.float32
+    assert pl.logit(torch.tensor([True, False]), eps=1e-6).tolist() == pytest.approx(
+        [13.8023, -13.8155], abs=1e-4
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: pl.logit([0.1, 0.2]), TypeError, r"torch\.Tensor of probabilities but got list"),
+        (lambda: pl.logit(0.3), TypeError, r"but got float; wrap it with torch\.as_tensor"),
+        (lambda: pl.logit(torch.tensor([0.2]), eps=0.7), ValueError, r"eps in \[0, 0\.5\]"),
+        (lambda: pl.logit(torch.tensor([0.2]), eps=-1e-3), ValueError, r"eps in \[0, 0\.5\]"),
+        (lambda: pl.log_mean_exp(torch.zeros(3), 1), ValueError, r"dim in \[-1, 0\] .* got 1"),
+        (lambda: pl.log_mean_exp(torch.tensor([math.nan, 0.0]), 0), ValueError, r"without NaN"),
+        (
+            lambda: pl.predictive_log_probs(torch.zeros(4, 2, 3), dim=3),
+            ValueError,
+            r"dim in \[-3, 2\] for logit_samples of shape \(4, 2, 3\) but got 3",
+        ),
+        (
+            lambda: pl.predictive_log_probs(torch.tensor([[[math.nan, 0.0]]])),
+            ValueError,
+            r"without NaN",
+        ),
+    ],
+)
+def test_bad_input_gets_a_clear_error(call, error, match) -> None:
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_predictive_treats_a_plus_inf_logit_as_probability_one() -> None:
+    samples = torch.tensor([[[1.0, math.inf, 0.0]], [[0.0, 0.0, 0.0]]])
+    probs = pl.predictive_log_probs(samples).exp()
+    assert_close(probs, torch.tensor([[1 / 6, 2 / 3, 1 / 6]]), rtol=1e-6)
+    with pytest.raises(ValueError, match="at most one \\+inf"):
+        pl.predictive_log_probs(torch.tensor([[[math.inf, math.inf]]]))

@@ -511,3 +511,99 @@ def test_real_mnist(mnist_dir: Path) -> None:
         assert images.min() == 0 and images.max() == 1
         assert torch.equal(images, (images * 255).round() / 255)  # exactly byte / 255
         assert torch.bincount(labels, minlength=10).tolist() == counts
+
+
+# ------------------------------------------------------------------------ clear errors, cleanup
+def test_stale_partial_files_are_cleaned_on_the_next_fetch(
+    tmp_path: Path, fake: FakeMnist, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    stale = cache / ".train-images-idx3-ubyte.gz.abc123.part"
+    stale.write_bytes(b"\x1f\x8b half a download")
+    os.utime(stale, (1_000_000_000, 1_000_000_000))
+    fresh = cache / ".t10k-images-idx3-ubyte.gz.def456.part"  # another download, in progress
+    fresh.write_bytes(b"\x1f\x8b")
+    mirror = fake.write_dir(tmp_path / "mirror")
+    monkeypatch.setattr(ds, "MNIST_MIRRORS", (mirror.as_uri() + "/",))
+    ds.find_mnist(cache_dir=cache, progress=False)
+    assert not stale.exists() and fresh.exists()
+
+
+def test_a_corrupt_mirror_file_is_named_by_its_url(
+    tmp_path: Path, fake: FakeMnist, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mirror = fake.write_dir(tmp_path / "mirror")
+    write(mirror / "train-labels-idx1-ubyte.gz", b"\x1f\x8bnot gzip", compress=False)
+    monkeypatch.setattr(ds, "MNIST_MIRRORS", (mirror.as_uri() + "/",))
+    with pytest.raises(RuntimeError) as error:
+        ds.find_mnist(cache_dir=tmp_path / "cache", progress=False)
+    message = str(error.value)
+    assert "train-labels-idx1-ubyte.gz: the file served is not valid gzip" in message
+    assert ".part" not in message
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only directories")
+def test_a_read_only_cache_is_reported_as_such(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o500)
+    with pytest.raises(RuntimeError, match=r"cannot be written .* writable cache_dir"):
+        ds.find_mnist(cache_dir=cache, progress=False)
+
+
+def test_a_read_only_cache_check_runs_before_any_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As root a mode cannot make a directory read-only: a file in its place does."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    with pytest.raises(RuntimeError, match=r"cache .*not-a-dir/mnist but it cannot be written"):
+        ds.find_mnist(cache_dir=blocker / "mnist", progress=False)
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "dangling link"])
+def test_a_data_file_that_is_not_a_file_is_named_for_what_it_is(
+    tmp_path: Path, fake: FakeMnist, kind: str
+) -> None:
+    directory = fake.write_dir(tmp_path / "data")
+    target = directory / "train-images-idx3-ubyte.gz"
+    target.unlink()
+    if kind == "directory":
+        target.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.symlink_to(tmp_path / "nowhere")
+    expected = {
+        "directory": "a directory",
+        "fifo": "not a regular file",
+        "dangling link": "a dangling symbolic link",
+    }
+    with pytest.raises(
+        ValueError, match=rf"train-images-idx3-ubyte.gz to be the MNIST file .* is {expected[kind]}"
+    ):
+        ds.find_mnist(data_dir=directory)
+
+
+def test_load_mnist_refuses_labels_outside_0_to_9(tmp_path: Path, fake: FakeMnist) -> None:
+    directory = fake.write_dir(tmp_path / "data")
+    labels = np.full(N_TEST, 12, dtype=np.uint8)
+    write(directory / "t10k-labels-idx1-ubyte.gz", idx_bytes(labels))
+    with pytest.raises(ValueError, match=r"Expected MNIST labels 0 to 9 .* holds 12 to 12"):
+        ds.load_mnist("test", data_dir=directory, verify=False)
+
+
+def test_a_replaced_file_with_a_restored_mtime_is_verified_again(
+    tmp_path: Path, fake: FakeMnist
+) -> None:
+    directory = fake.write_dir(tmp_path / "data")
+    ds.find_mnist(data_dir=directory)
+    path = directory / "t10k-labels-idx1-ubyte.gz"
+    st = path.stat()
+    replacement = tmp_path / "other.gz"
+    replacement.write_bytes(path.read_bytes()[:-1] + bytes([path.read_bytes()[-1] ^ 1]))
+    os.replace(replacement, path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+    with pytest.raises(ValueError):
+        ds.find_mnist(data_dir=directory)

@@ -142,3 +142,18 @@ def test_helper_and_messenger_warn_once_together() -> None:
     assert [w.category for w in caught] == [pl.LogSoftmaxAsLogitsWarning, pl.ProbsAsLogitsWarning]
     assert "observe_categorical (site 'label')" in str(caught[0].message)
     assert "sample site 'raw2'" in str(caught[1].message)
+
+
+def test_a_one_class_categorical_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"at least 2 classes .* shape \(8, 1\).*bernoulli"):
+        pl.categorical(torch.randn(8, 1))
+    with pytest.raises(ValueError, match=r"at least 2 classes"):
+        pl.observe_categorical("y", torch.randn(8, 1), torch.zeros(8, dtype=torch.long))
+
+
+@pytest.mark.parametrize("event_dim", [True, 1.0, "1"])
+def test_event_dim_must_be_an_int(event_dim) -> None:
+    with pytest.raises((TypeError, ValueError), match="event_dim"):
+        pl.bernoulli(torch.zeros(2, 3), event_dim=event_dim)
+    with pytest.raises(ValueError, match="event_dim to be an int >= 0 or None"):
+        pl.observe_bernoulli("y", torch.zeros(2, 3), torch.ones(2, 3), event_dim=event_dim)

@@ -363,3 +363,33 @@ def test_predictive_run(misuse: bool) -> None:
         # even the log_softmax model is (documented to be) silent here
         samples = run_quietly(predictive, x)
     assert samples["obs"].shape == (20, 32)
+
+
+def test_entering_from_a_second_thread_is_refused_and_leaves_the_stack_clean() -> None:
+    import threading
+
+    from pyro.poutine.runtime import _PYRO_STACK
+
+    before = list(_PYRO_STACK)
+    errors: list[BaseException] = []
+    entered, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with check_logits():
+            entered.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    entered.wait(10)
+    try:
+        with check_logits():
+            pass
+    except RuntimeError as error:
+        errors.append(error)
+    finally:
+        release.set()
+        holder.join(10)
+    assert len(errors) == 1 and "another thread" in str(errors[0])
+    assert "one model per process" in str(errors[0])
+    assert list(_PYRO_STACK) == before

@@ -36,16 +36,24 @@ def logit(p: torch.Tensor, eps: float | None = None) -> torch.Tensor:
     Parameters
     ----------
     p : torch.Tensor
-        Probabilities in ``[0, 1]``.
+        Probabilities in ``[0, 1]``. Integer and bool tensors are read as probabilities 0 and 1
+        in the default float dtype, as :func:`torch.logit` does.
     eps : float, optional
         When given, ``p`` is first clamped to ``[eps, 1 - eps]`` exactly as :func:`torch.logit`
-        does, so ``logit(0)`` and ``logit(1)`` are finite. When ``None`` (the default), ``p = 0``
-        and ``p = 1`` give ``-inf`` and ``+inf``.
+        does, so ``logit(0)`` and ``logit(1)`` are finite; it must lie in ``[0, 0.5]``. When
+        ``None`` (the default), ``p = 0`` and ``p = 1`` give ``-inf`` and ``+inf``.
 
     Returns
     -------
     torch.Tensor
-        The log-odds, same shape and dtype as ``p``.
+        The log-odds, same shape as ``p`` (and dtype, for floating ``p``).
+
+    Raises
+    ------
+    TypeError
+        If ``p`` is not a tensor.
+    ValueError
+        If ``eps`` is outside ``[0, 0.5]``.
 
     Examples
     --------
@@ -55,7 +63,18 @@ def logit(p: torch.Tensor, eps: float | None = None) -> torch.Tensor:
     >>> logit(torch.tensor([0.0, 1.0]), eps=1e-6)
     tensor([-13.8155,  13.8023])
     """
+    if not isinstance(p, torch.Tensor):
+        raise TypeError(
+            f"Expected p to be a torch.Tensor of probabilities but got {type(p).__name__}; "
+            f"wrap it with torch.as_tensor(p, dtype=torch.float32)."
+        )
+    if not p.is_floating_point():
+        p = p.to(torch.get_default_dtype())
     if eps is not None:
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 <= eps <= 0.5:
+            raise ValueError(
+                f"Expected eps in [0, 0.5] (p is clamped to [eps, 1 - eps]) but got {eps!r}."
+            )
         # The same bounds torch.logit uses: eps and 1 - eps, both rounded to p's dtype.
         lo = torch.tensor(eps, dtype=p.dtype, device=p.device)
         p = p.clamp(lo, 1 - lo)
@@ -208,7 +227,8 @@ def log_mean_exp(x: torch.Tensor, dim: int, *, keepdim: bool = False) -> torch.T
     Raises
     ------
     ValueError
-        If ``dim`` is empty (the mean of nothing is undefined).
+        If ``dim`` is out of range or empty (the mean of nothing is undefined), or ``x`` holds
+        NaN.
 
     Examples
     --------
@@ -216,6 +236,12 @@ def log_mean_exp(x: torch.Tensor, dim: int, *, keepdim: bool = False) -> torch.T
     >>> log_mean_exp(torch.tensor([-1000.0, -1000.0]), dim=0)
     tensor(-1000.)
     """
+    _check_dim(x, dim, "x")
+    if torch.isnan(x).any():
+        raise ValueError(
+            f"Expected x without NaN but got {int(torch.isnan(x).sum())} NaN value(s) in a tensor "
+            f"of shape {tuple(x.shape)}; check what produced it."
+        )
     n = x.shape[dim]
     if n == 0:
         raise ValueError(
@@ -252,7 +278,9 @@ def predictive_log_probs(
     Raises
     ------
     ValueError
-        If ``dim`` is the class dim of categorical logits.
+        If ``dim`` is out of range or the class dim of categorical logits, or the logits hold
+        NaN. A row with one ``+inf`` logit puts all its mass on that class, as
+        :func:`~pyro_logits.categorical` does.
 
     Examples
     --------
@@ -261,6 +289,7 @@ def predictive_log_probs(
     >>> predictive_log_probs(samples).exp()  # the two samples disagree: 50/50
     tensor([[0.5000, 0.5000]])
     """
+    _check_dim(logit_samples, dim, "logit_samples")
     if is_binary:
         return log_mean_exp(F.logsigmoid(logit_samples), dim)
     if logit_samples.dim() < 2 or dim % logit_samples.dim() == logit_samples.dim() - 1:
@@ -268,4 +297,23 @@ def predictive_log_probs(
             f"Expected a sample dim other than the class (last) dim but got dim={dim} for "
             f"logits of shape {tuple(logit_samples.shape)}; pass the dim that indexes samples."
         )
+    pos_inf = logit_samples == math.inf
+    if pos_inf.any():  # one +inf in a row: that class has probability 1 (log 0, others -inf)
+        if (pos_inf.sum(-1) > 1).any():
+            raise ValueError(
+                "Expected at most one +inf logit per row but a row has several; the limit is "
+                "ambiguous: replace them with large finite values that say which wins."
+            )
+        degenerate = torch.where(pos_inf, 0.0, -math.inf).to(logit_samples.dtype)
+        logit_samples = torch.where(pos_inf.any(-1, keepdim=True), degenerate, logit_samples)
     return log_mean_exp(torch.log_softmax(logit_samples, dim=-1), dim)
+
+
+def _check_dim(x: torch.Tensor, dim: int, name: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"Expected {name} to be a torch.Tensor but got {type(x).__name__}.")
+    if isinstance(dim, bool) or not isinstance(dim, int) or not -x.dim() <= dim < max(x.dim(), 1):
+        raise ValueError(
+            f"Expected dim in [{-x.dim()}, {x.dim() - 1}] for {name} of shape "
+            f"{tuple(x.shape)} but got {dim!r}."
+        )

