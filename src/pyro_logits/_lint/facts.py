@@ -463,3 +463,25 @@ def _stacked_logits(node: ast.expr) -> str | None:
         name = _logits_expr(node)
         return f"`{_short(node)}`" if name is not None else None
     return None
+
+
+class _Args(NamedTuple):
+    """A call's arguments (up to any ``*args``) and keywords, with their values."""
+
+    positional: list[ast.expr]
+    values: list[_Value | None]
+    keywords: dict[str, tuple[ast.expr, _Value | None]]
+
+    def get(self, index: int | None, *names: str) -> tuple[ast.expr | None, _Value | None]:
+        if index is not None and index < len(self.positional):
+            return self.positional[index], self.values[index]
+        for name in names:
+            if name in self.keywords:
+                return self.keywords[name]
+        return None, None
+
+
+def _log_prob_expr(node: ast.AST) -> str | None:
+    """A name read as log-probabilities (``log_probs``, ``self.logp``), else ``None``."""
+    name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", None)
+    return name if isinstance(name, str) and _LOG_PROB_NAMES.search(name.lower()) else None
