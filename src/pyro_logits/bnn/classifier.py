@@ -1,0 +1,321 @@
+"""Training by SVI on minibatches, the posterior predictive, and checkpoints."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import pyro
+import torch
+from pyro import poutine
+from pyro.infer import SVI
+from pyro.infer.util import torch_item
+
+from pyro_logits._checkpoint import read_checkpoint, write_checkpoint
+from pyro_logits.bnn.guide import MeanFieldGuide
+from pyro_logits.bnn.loss import MeanFieldELBO
+from pyro_logits.bnn.model import BayesianMLP
+from pyro_logits.convert import predictive_log_probs
+
+GuideKind = Literal["local-reparam", "sample-weights"]
+
+
+GUIDES: tuple[str, ...] = ("local-reparam", "sample-weights")
+
+
+CHECKPOINT_FORMAT = 2
+
+
+class _SVI(SVI):
+    """:class:`pyro.infer.SVI`, but a step releases the gradients rather than zero-filling them.
+
+    After the update the gradients are set to ``None``, as ``torch.optim.Optimizer.zero_grad``
+    does, instead of being replaced by new zero tensors as ``pyro.infer.util.zero_grads`` does.
+
+    Zero-filled gradients cost two passes over every param per step, one to fill them and one
+    for the next backward pass to add into them rather than store its result; for the 956k
+    params of the default network that made a step about 4% slower.
+    """
+
+    def step(self, *args: Any, **kwargs: Any) -> float:
+        """Take a gradient step on the loss; return the loss."""
+        with poutine.trace(param_only=True) as param_capture:
+            loss = self.loss_and_grads(self.model, self.guide, *args, **kwargs)
+        params = {site["value"].unconstrained() for site in param_capture.trace.nodes.values()}
+        self.optim(params)
+        for param in params:
+            param.grad = None
+        return torch_item(loss)
+
+
+def _fused_adam_supported(device: torch.device) -> bool:
+    try:
+        param = torch.zeros(1, device=device, requires_grad=True)
+        torch.optim.Adam([param], fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    return True
+
+
+class BNNClassifier:
+    """Train a :class:`BayesianMLP` with SVI on minibatches and predict by Bayesian averaging.
+
+    Parameters
+    ----------
+    model : BayesianMLP
+        The model (architecture and priors).
+    guide : {"local-reparam", "sample-weights"}
+        How the expected log-likelihood is estimated under the mean-field posterior: by local
+        reparameterisation (faster and less noisy) or by one weight sample per step.
+    lr : float
+        Adam's learning rate.
+    lr_decay : float
+        Factor applied to the learning rate after each epoch (1.0 keeps it constant), by
+        ``pyro.optim.ExponentialLR``.
+    init_scale : float
+        Initial posterior standard deviation of every weight (see :class:`MeanFieldGuide`).
+    kl_weight : float
+        Weight of the KL term (see :class:`MeanFieldELBO`); 1.0 is the ELBO.
+    seed : int
+        Seed of the generator that shuffles the training data; seed the sampling noise with
+        ``pyro.set_rng_seed``.
+    device : torch.device or str
+        Where the params live; pass the data on the same device.
+
+    Examples
+    --------
+    >>> import pyro, torch
+    >>> pyro.clear_param_store()
+    >>> x, y = torch.rand(100, 6), torch.randint(2, (100,))
+    >>> clf = BNNClassifier(BayesianMLP(6, (12,), 2), lr=0.01)
+    >>> history = clf.fit(x, y, epochs=3, batch_size=25)
+    >>> clf.epoch, len(history)
+    (3, 3)
+    """
+
+    def __init__(
+        self,
+        model: BayesianMLP,
+        *,
+        guide: GuideKind = "local-reparam",
+        lr: float = 1e-3,
+        lr_decay: float = 1.0,
+        init_scale: float = 0.005,
+        kl_weight: float = 1.0,
+        seed: int = 0,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        if guide not in GUIDES:
+            raise ValueError(f"Expected guide to be one of {GUIDES} but got {guide!r}.")
+        if not lr > 0 or not 0 < lr_decay <= 1:
+            raise ValueError(f"Expected lr > 0 and 0 < lr_decay <= 1 but got {lr} and {lr_decay}.")
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.guide = MeanFieldGuide(model, init_scale=init_scale, device=self.device)
+        self.guide_kind = guide
+        self.loss = MeanFieldELBO(local_reparam=guide == "local-reparam", kl_weight=kl_weight)
+        self.lr, self.lr_decay = lr, lr_decay
+        self.epoch = 0
+        self.generator = torch.Generator().manual_seed(seed)
+        self._new_optimizer()
+
+    def _new_optimizer(self) -> None:
+        # Fused Adam updates a param in one kernel: over the 2 x 478k params of the default
+        # network it takes a tenth of the time of the default implementation.
+        adam_args: dict[str, Any] = {"lr": self.lr}
+        if _fused_adam_supported(self.device):
+            adam_args["fused"] = True
+        self.optim = pyro.optim.ExponentialLR(
+            {"optimizer": torch.optim.Adam, "optim_args": adam_args, "gamma": self.lr_decay}
+        )
+        self.svi = _SVI(self.model, self.guide, self.optim, loss=self.loss)
+
+    @property
+    def current_lr(self) -> float:
+        """The learning rate of the next step."""
+        return self.lr * self.lr_decay**self.epoch
+
+    def train_epoch(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        batch_size: int = 128,
+        callback: Callable[[int, int, float], None] | None = None,
+    ) -> float:
+        """One pass over the shuffled data in minibatches, one SVI step each.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Training inputs ``(N, in_features)`` on the classifier's device.
+        y : torch.Tensor
+            Integer labels ``(N,)``.
+        batch_size : int
+            Minibatch size; the last batch may be smaller.
+        callback : callable, optional
+            Called as ``callback(step, num_steps, loss)`` after each step.
+
+        Returns
+        -------
+        float
+            The mean over the epoch's steps of the loss (the negative ELBO of the full data set).
+        """
+        n = x.shape[0]
+        self._check_data(x, y)
+        order = torch.randperm(n, generator=self.generator).to(x.device)
+        batches = order.split(batch_size)
+        total = 0.0
+        for step, idx in enumerate(batches):
+            # The likelihood's checks run on each epoch's first step (the data were checked
+            # above); a non-finite loss is caught on every step.
+            loss = self.svi.step(x[idx], y[idx], dataset_size=n, validate=step == 0)
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"Expected a finite loss but got {loss} at epoch {self.epoch + 1}, step "
+                    f"{step + 1}; lower the learning rate (now {self.current_lr:g})."
+                )
+            total += loss
+            if callback is not None:
+                callback(step, len(batches), loss)
+        self.epoch += 1
+        self.optim.step()
+        return total / len(batches)
+
+    def _check_data(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        n, num_classes = x.shape[0], self.model.sizes[-1]
+        if x.dim() != 2 or x.shape[1] != self.model.sizes[0] or not x.is_floating_point():
+            raise ValueError(
+                f"Expected float inputs of shape (N, {self.model.sizes[0]}) but got "
+                f"{x.dtype} of shape {tuple(x.shape)}."
+            )
+        if y.shape != (n,) or y.is_floating_point() or y.dtype == torch.bool:
+            raise ValueError(
+                f"Expected integer labels of shape ({n},) but got {y.dtype} of shape "
+                f"{tuple(y.shape)}."
+            )
+        if n and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+            raise ValueError(
+                f"Expected labels in [0, {num_classes - 1}] but got values in "
+                f"[{int(y.min())}, {int(y.max())}]."
+            )
+
+    def fit(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        epochs: int,
+        batch_size: int = 128,
+        callback: Callable[[int, int, float], None] | None = None,
+    ) -> list[float]:
+        """Train until :attr:`epoch` reaches ``epochs``; return each new epoch's mean loss."""
+        return [
+            self.train_epoch(x, y, batch_size=batch_size, callback=callback)
+            for _ in range(self.epoch, epochs)
+        ]
+
+    @torch.no_grad()
+    def predict_log_probs(
+        self,
+        x: torch.Tensor,
+        *,
+        num_samples: int = 32,
+        batch_size: int = 1000,
+        sample_chunk: int = 8,
+    ) -> torch.Tensor:
+        """Log posterior-predictive probabilities: weight samples averaged in probability space.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Inputs ``(N, in_features)``.
+        num_samples : int
+            Number of posterior weight samples ``S``.
+        batch_size, sample_chunk : int
+            Inputs and weight samples per forward pass (memory only; the result is the same).
+
+        Returns
+        -------
+        torch.Tensor
+            ``log(mean_s softmax(logits_s))`` of shape ``(N, num_classes)``
+            (:func:`~pyro_logits.predictive_log_probs`); not the softmax of averaged logits.
+        """
+        if num_samples < 1:
+            raise ValueError(f"Expected num_samples >= 1 but got {num_samples}.")
+        chunks = []
+        for start in range(0, num_samples, sample_chunk):
+            weights = self.guide.sample_weights(min(sample_chunk, num_samples - start))
+            chunks.append(
+                torch.cat([self.model.network(xb, weights) for xb in x.split(batch_size)], dim=1)
+            )
+        return predictive_log_probs(torch.cat(chunks, dim=0), dim=0)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs: params, Adam's state, epoch and random states."""
+        store = pyro.get_param_store()
+        rng: dict[str, Any] = {
+            "torch": torch.get_rng_state(),
+            "shuffle": self.generator.get_state(),
+        }
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "epoch": self.epoch,
+            "guide": self.guide_kind,
+            "params": {
+                name: store[name].detach().clone()
+                for name in self.guide.param_names
+                if name in store
+            },
+            "optimizer": self.optim.get_state(),
+            "rng": rng,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output: training then continues exactly where it stopped."""
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(
+                f"Expected a checkpoint of format {CHECKPOINT_FORMAT} but got "
+                f"{state.get('format')!r}; it was written by another version of pyro-logits."
+            )
+        store = pyro.get_param_store()
+        for name, value in state["params"].items():
+            if name in store:
+                del store[name]
+            pyro.param(name, value.to(self.device))
+        self.epoch = int(state["epoch"])
+        self._new_optimizer()
+        self.optim.set_state(state["optimizer"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"].cpu())
+        self.generator.set_state(rng["shuffle"].cpu())
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
+
+    def save(self, path: str | os.PathLike[str], *, extra: dict[str, Any] | None = None) -> None:
+        """Write :meth:`state_dict` (plus ``extra``) atomically: no half-written file on a crash."""
+        state = self.state_dict()
+        if extra:
+            state["extra"] = extra
+        write_checkpoint(Path(path), state)
+
+    def load(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """Restore a checkpoint written by :meth:`save`; return its ``extra`` dict.
+
+        The file's SHA-256 digest is checked first; it is loaded with ``weights_only=True``:
+        tensors and plain containers only, no code.
+
+        Raises
+        ------
+        ValueError
+            If the file is missing, empty, truncated, altered, not a checkpoint, or lacks keys.
+        """
+        required = ("format", "epoch", "guide", "params", "optimizer", "rng")
+        state = read_checkpoint(Path(path), required)
+        self.load_state_dict(state)
+        return state.get("extra", {})

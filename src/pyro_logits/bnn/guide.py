@@ -1,0 +1,111 @@
+"""The posterior: independent Gaussians over the weights, in two flat Pyro params."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pyro
+import pyro.distributions as dist
+import torch
+
+from pyro_logits.bnn.model import BayesianMLP
+
+
+class MeanFieldGuide:
+    """Independent Gaussian posteriors over the weights of a :class:`BayesianMLP`.
+
+    Two flat Pyro params hold every weight of the network, layer after layer (in the order of
+    :meth:`BayesianMLP.unflatten`): ``f"{name}.loc"``, the means, and ``f"{name}.log_scale"``,
+    the log standard deviations; both are unconstrained. Few, large params keep the per-step
+    work of Pyro and Adam small. Means start as PyTorch's ``nn.Linear`` does, uniform in
+    ``+-1/sqrt(fan_in)``; standard deviations start at ``init_scale``, small, so that the
+    network first learns like a deterministic one and the KL term widens the posterior where
+    the data allow.
+
+    Parameters
+    ----------
+    model : BayesianMLP
+        The model whose weight sites this guide covers.
+    init_scale : float
+        Initial standard deviation of every weight.
+    name : str
+        Prefix of the param names.
+    device : torch.device or str, optional
+        Where the params are created.
+
+    Examples
+    --------
+    >>> import pyro, torch
+    >>> pyro.clear_param_store()
+    >>> guide = MeanFieldGuide(BayesianMLP(4, (8,), 3))
+    >>> sorted(guide(torch.rand(5, 4)))
+    ['layers.0', 'layers.1']
+    >>> pyro.param("guide.log_scale").shape, pyro.param("guide.log_scale").exp().max()
+    (torch.Size([67]), tensor(0.0050, grad_fn=<MaxBackward1>))
+    """
+
+    def __init__(
+        self,
+        model: BayesianMLP,
+        *,
+        init_scale: float = 0.005,
+        name: str = "guide",
+        device: torch.device | str | None = None,
+    ) -> None:
+        if not init_scale > 0:
+            raise ValueError(f"Expected a positive init_scale but got {init_scale}.")
+        self.model = model
+        self.init_scale = float(init_scale)
+        self.name = name
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+
+    @property
+    def param_names(self) -> list[str]:
+        """Names of the guide's two Pyro params."""
+        return [f"{self.name}.loc", f"{self.name}.log_scale"]
+
+    def _init_loc(self) -> torch.Tensor:
+        parts = []
+        for fan_in_1, fan_out in self.model.layer_shapes:
+            bound = 1.0 / math.sqrt(fan_in_1 - 1)
+            w = torch.empty((fan_in_1, fan_out), device=self.device).uniform_(-bound, bound)
+            parts.append(w.flatten())
+        return torch.cat(parts)
+
+    def posterior(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the flat ``loc`` and ``log_scale`` from Pyro's param store.
+
+        Read through ``pyro.param`` (created on first use), so that :class:`pyro.infer.SVI`
+        sees and updates them.
+        """
+        size = sum(self.model.layer_numels)
+        loc_name, log_scale_name = self.param_names
+        loc = pyro.param(loc_name, self._init_loc)
+        log_scale = pyro.param(
+            log_scale_name,
+            lambda: torch.full((size,), math.log(self.init_scale), device=self.device),
+        )
+        if loc.shape != (size,) or log_scale.shape != (size,):
+            raise ValueError(
+                f"Expected params {loc_name!r} and {log_scale_name!r} of shape ({size},) but "
+                f"Pyro's param store holds {tuple(loc.shape)} and {tuple(log_scale.shape)} from "
+                f"another network; call pyro.clear_param_store() or give this guide another name."
+            )
+        return loc, log_scale
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        """Sample every weight site (the guide as a Pyro guide; the model's args are ignored)."""
+        loc, log_scale = self.posterior()
+        m = self.model
+        layers = zip(m.site_names, m.unflatten(loc), m.unflatten(log_scale), strict=True)
+        return {
+            name: pyro.sample(name, dist.Normal(m, s.exp()).to_event(2)) for name, m, s in layers
+        }
+
+    @torch.no_grad()
+    def sample_weights(self, num_samples: int) -> list[torch.Tensor]:
+        """Draw ``num_samples`` independent weight sets: ``(S, fan_in + 1, fan_out)`` per layer."""
+        loc, log_scale = self.posterior()
+        noise = torch.randn((num_samples, loc.numel()), device=loc.device)
+        return self.model.unflatten(torch.addcmul(loc, log_scale.exp(), noise))
