@@ -35,13 +35,12 @@ from pathlib import Path
 import pyro
 import pyro.distributions as dist
 import torch
-import torch.nn.functional as F
 from pyro.infer import SVI, Predictive, Trace_ELBO
 from pyro.infer.autoguide import AutoNormal
 from pyro.nn import PyroModule, PyroSample
 from torch import nn
 
-from pyro_logits.bnn import BayesianMLP, BNNClassifier
+from pyro_logits.bnn import BayesianMLP, BNNClassifier, PlainMLP
 from pyro_logits.convert import predictive_log_probs
 from pyro_logits.datasets import load_mnist
 
@@ -74,26 +73,14 @@ def batches(n: int, steps: int | None, generator: torch.Generator) -> list[torch
 
 
 def make_mlp(fused: bool) -> System:
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(itertools.pairwise(SIZES)):
-        layers.append(nn.Linear(a, b))
-        if i < len(SIZES) - 2:
-            layers.append(nn.ReLU())
-    net = nn.Sequential(*layers)
-    optim = torch.optim.Adam(net.parameters(), lr=LR, fused=fused or None)
+    mlp = PlainMLP(SIZES, lr=LR, fused=fused)
     generator = torch.Generator().manual_seed(0)
 
     def train(x: torch.Tensor, y: torch.Tensor, steps: int | None) -> None:
         for idx in batches(len(x), steps, generator):
-            optim.zero_grad()
-            F.cross_entropy(net(x[idx]), y[idx]).backward()
-            optim.step()
+            mlp.step(x[idx], y[idx])
 
-    def log_probs(x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return torch.log_softmax(net(x), -1)
-
-    return System("mlp-fused" if fused else "mlp", train, log_probs)
+    return System("mlp-fused" if fused else "mlp", train, mlp.log_probs)
 
 
 class ParamScope:
@@ -112,11 +99,11 @@ class ParamScope:
             self.state = pyro.get_param_store().get_state()
 
 
-def make_bnn(guide: str, n: int) -> System:
+def make_bnn(estimator: str, n: int) -> System:
     scope = ParamScope()
     clf = scope(
         lambda: BNNClassifier(
-            BayesianMLP(784, (400, 400), 10), guide=guide, lr=LR, kl_weight=KL_WEIGHT
+            BayesianMLP(784, (400, 400), 10), estimator=estimator, lr=LR, kl_weight=KL_WEIGHT
         )
     )
     assert isinstance(clf, BNNClassifier)
@@ -136,7 +123,7 @@ def make_bnn(guide: str, n: int) -> System:
         assert isinstance(out, torch.Tensor)
         return out
 
-    return System(f"bnn-{guide}", train, log_probs)
+    return System(f"bnn-{estimator}", train, log_probs)
 
 
 class IdiomaticPyroMLP(PyroModule):

@@ -33,22 +33,28 @@ weight sampling with weight 0.1 (98.4% against 98.1% accuracy, NLL 0.053 against
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import math
+import os
 import platform
 import statistics
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pyro
 import torch
-import torch.nn.functional as F
 
 import pyro_logits
 from pyro_logits import metrics
-from pyro_logits.bnn import GUIDES, BayesianMLP, BNNClassifier
+from pyro_logits.bnn import (
+    ESTIMATORS,
+    BayesianMLP,
+    BNNClassifier,
+    PlainMLP,
+    init_data_parallel,
+)
 from pyro_logits.datasets import load_mnist
 from pyro_logits.scripts import (
     atomic_write,
@@ -70,7 +76,7 @@ TRAINING_KEYS = (
     "lr_decay",
     "init_scale",
     "kl_weight",
-    "guide",
+    "estimator",
     "seed",
     "train_size",
 )
@@ -108,7 +114,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="weight of the KL term; 1 is the exact ELBO, less tempers the posterior",
     )
     parser.add_argument(
-        "--guide", choices=GUIDES, default="local-reparam", help="likelihood estimator"
+        "--estimator",
+        choices=ESTIMATORS,
+        default="local-reparam",
+        help="how the expected log-likelihood is estimated",
+    )
+    parser.add_argument(
+        "--guide", choices=ESTIMATORS, default=None, help="deprecated name of --estimator"
+    )
+    parser.add_argument(
+        "--dist-timeout",
+        type=positive_float,
+        default=600.0,
+        help="seconds a process of a torchrun run waits for the others before giving up",
     )
     parser.add_argument(
         "--num-samples", type=positive_int, default=32, help="posterior samples for the predictive"
@@ -139,6 +157,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
+    if args.guide is not None:
+        warnings.warn(
+            "--guide is renamed --estimator (it picks the likelihood estimator, not the guide); "
+            "--guide will be removed in the next release.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        args.estimator = args.guide
     if args.resume and args.overwrite:
         parser.error("--resume and --overwrite contradict each other: pass one")
     if args.train_size is not None and args.train_size > 60_000:
@@ -147,17 +173,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         )
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch finds no CUDA device here")
-    try:
-        prepare_run_dir(args.out, OUTPUTS, resume=args.resume, overwrite=args.overwrite)
-    except ValueError as error:
-        parser.error(str(error))
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, process 0 alone owns --out
+        try:
+            prepare_run_dir(args.out, OUTPUTS, resume=args.resume, overwrite=args.overwrite)
+        except ValueError as error:
+            parser.error(str(error))
     return args
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
-    config = {
-        k: v for k, v in vars(args).items() if k not in {"resume", "overwrite", "no_progress"}
-    }
+    ignored = {"resume", "overwrite", "no_progress", "guide", "dist_timeout"}
+    config = {k: v for k, v in vars(args).items() if k not in ignored}
     if len(set(args.prior_scale)) == 1:  # one scale for every layer, however it was spelt
         config["prior_scale"] = args.prior_scale[:1]
     config["data_dir"] = str(args.data_dir) if args.data_dir is not None else None
@@ -176,7 +202,7 @@ def _versions() -> dict[str, str]:
 
 
 class _PlainMLP:
-    """The cost floor: a plain PyTorch MLP of the same size as users write it (Adam defaults).
+    """The cost floor (:class:`~pyro_logits.bnn.PlainMLP`, Adam's defaults), timed in a burst.
 
     Timed in a burst of steps after each Bayesian epoch, so both see the same machine load,
     and scaled to a full epoch. Its random numbers come from its own seed and generator: the
@@ -184,13 +210,7 @@ class _PlainMLP:
     """
 
     def __init__(self, sizes: tuple[int, ...], device: torch.device) -> None:
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(0)
-            layers: list[torch.nn.Module] = []
-            for n_in, n_out in itertools.pairwise(sizes):
-                layers += [torch.nn.Linear(n_in, n_out), torch.nn.ReLU()]
-            self.net = torch.nn.Sequential(*layers[:-1]).to(device)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=1e-3)
+        self.mlp = PlainMLP(sizes, device=device)
         self.generator = torch.Generator().manual_seed(0)
 
     def seconds_per_epoch(
@@ -204,9 +224,7 @@ class _PlainMLP:
         _sync(x.device)
         start = time.perf_counter()
         for idx in order.split(batch_size):
-            self.optimizer.zero_grad()
-            F.cross_entropy(self.net(x[idx]), y[idx]).backward()
-            self.optimizer.step()
+            self.mlp.step(x[idx], y[idx])
         _sync(x.device)
         return (time.perf_counter() - start) * num_batches / steps
 
@@ -296,11 +314,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     wall_start = time.perf_counter()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    args.out.mkdir(parents=True, exist_ok=True)
+    # Under torchrun: one model trained by all processes; process 0 writes and evaluates.
+    parallel = init_data_parallel(args.device, timeout_s=args.dist_timeout)
+    main_process = parallel is None or parallel.is_main
+    say = print if main_process else _quiet
+    device = parallel.device if parallel is not None else torch.device(args.device)
     checkpoint = args.out / "checkpoint.pt"
     config = _config(args)
+    try:
+        return _run(args, parallel, main_process, say, device, checkpoint, config, wall_start)
+    finally:
+        if parallel is not None:
+            torch.distributed.destroy_process_group()
 
+
+def _quiet(*args: object, **kwargs: object) -> None:
+    """``print`` for the processes other than 0 of a torchrun run."""
+
+
+def _run(
+    args: argparse.Namespace,
+    parallel: Any,
+    main_process: bool,
+    say: Any,
+    device: torch.device,
+    checkpoint: Path,
+    config: dict[str, Any],
+    wall_start: float,
+) -> dict[str, Any]:
     x, y = load_mnist("train", data_dir=args.data_dir, progress=not args.no_progress)
     x_test, y_test = load_mnist("test", data_dir=args.data_dir, progress=not args.no_progress)
     if args.train_size is not None:
@@ -313,13 +354,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model = BayesianMLP(x.shape[1], args.hidden, 10, prior_scale=prior_scale)
     clf = BNNClassifier(
         model,
-        guide=args.guide,
+        estimator=args.estimator,
         lr=args.lr,
         lr_decay=args.lr_decay,
         init_scale=args.init_scale,
         kl_weight=args.kl_weight,
         seed=args.seed,
         device=device,
+        data_parallel=parallel,
     )
     history: dict[str, list[float]] = {"loss": [], "seconds_per_epoch": []}
     if args.resume and checkpoint.exists():
@@ -335,12 +377,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"(checkpoint, now): {changed}; pass the same flags or another --out."
             )
         history = extra["history"]
-        print(f"resumed from {checkpoint} after epoch {clf.epoch}")
+        say(f"resumed from {checkpoint} after epoch {clf.epoch}")
     elif args.resume:
-        print(f"no checkpoint at {checkpoint}: starting afresh")
+        say(f"no checkpoint at {checkpoint}: starting afresh")
 
     baseline = None
-    if args.baseline:
+    if args.baseline and parallel is None:
         baseline = _PlainMLP(model.sizes, device)
         baseline.seconds_per_epoch(x, y, batch_size=args.batch_size)  # warm-up
         history.setdefault("baseline_seconds_per_epoch", [])
@@ -350,7 +392,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     while clf.epoch < args.epochs:
         epoch = clf.epoch + 1
         bar = _progress(
-            math.ceil(n / args.batch_size), f"epoch {epoch}/{args.epochs}", args.no_progress
+            math.ceil(n / args.batch_size),
+            f"epoch {epoch}/{args.epochs}",
+            args.no_progress or not main_process,
         )
         _sync(device)
         start = time.perf_counter()
@@ -366,12 +410,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             mlp = baseline.seconds_per_epoch(x, y, batch_size=args.batch_size)
             history["baseline_seconds_per_epoch"].append(mlp)
             line += f" (plain MLP {mlp:.2f} s)"
-        if args.eval_every and (epoch % args.eval_every == 0 or epoch == args.epochs):
+        quick_eval = args.eval_every and (epoch % args.eval_every == 0 or epoch == args.epochs)
+        if quick_eval and main_process:
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 quick = clf.predict_log_probs(x_test, num_samples=4)
             line += f"  test acc {100 * metrics.accuracy(quick, y_test):.2f}% (4 samples)"
-        print(line, flush=True)
-        clf.save(checkpoint, extra={"config": config, "history": history})
+        say(line, flush=True)
+        if main_process:
+            clf.save(checkpoint, extra={"config": config, "history": history})
+        if parallel is not None:
+            parallel.barrier()  # the checkpoint is complete before any process goes on
+
+    if not main_process:
+        return {}
 
     # Evaluation: the posterior predictive, averaged in probability space.
     eval_start = time.perf_counter()
@@ -412,6 +463,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ),
         "eval_seconds": time.perf_counter() - eval_start,
         "config": config,
+        "world_size": parallel.world_size if parallel is not None else 1,
         "versions": _versions(),
     }
     _plot(log_probs, y_test, entropies, args.out)
@@ -437,7 +489,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ("wall time", f"{results['wall_minutes']:.1f} min"),
         ("outputs", str(args.out)),
     ]
-    print(_table(rows))
+    say(_table(rows))
     return results
 
 

@@ -180,8 +180,11 @@ def test_guide_refuses_params_of_another_network() -> None:
 
 def test_classifier_checks_its_arguments_and_data() -> None:
     model = BayesianMLP(6, (8,), 3)
-    with pytest.raises(ValueError, match="guide"):
-        BNNClassifier(model, guide="flipout")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="estimator to be one of"):
+        BNNClassifier(model, estimator="flipout")  # type: ignore[arg-type]
+    with pytest.warns(FutureWarning, match=r"guide=\.\.\.\) is renamed estimator="):
+        old = BNNClassifier(model, guide="sample-weights")
+    assert old.estimator == "sample-weights" and not old.loss.local_reparam
     clf = BNNClassifier(model)
     x, y = _toy_data()
     with pytest.raises(ValueError, match=r"labels in \[0, 2\]"):
@@ -216,14 +219,14 @@ def test_predictions_average_probabilities() -> None:
     assert_close(log_probs.exp().sum(-1), torch.ones(10), rtol=1e-6)
 
 
-@pytest.mark.parametrize("guide", ["local-reparam", "sample-weights"])
-def test_resumed_training_equals_uninterrupted_training(guide: str, tmp_path: object) -> None:
+@pytest.mark.parametrize("estimator", ["local-reparam", "sample-weights"])
+def test_resumed_training_equals_uninterrupted_training(estimator: str, tmp_path: object) -> None:
     x, y = _toy_data(200, 6, 3)
 
     def new() -> BNNClassifier:
         return BNNClassifier(
             BayesianMLP(6, (16,), 3),
-            guide=guide,
+            estimator=estimator,
             lr=0.01,
             lr_decay=0.8,
             seed=5,  # type: ignore[arg-type]
@@ -303,7 +306,7 @@ def test_a_checkpoint_with_missing_keys_is_refused(tmp_path) -> None:
 
     path = tmp_path / "ckpt.pt"
     write_checkpoint(path, {"format": 2, "epoch": 1})
-    with pytest.raises(ValueError, match=r"lacks 'guide', 'params', 'optimizer', 'rng'"):
+    with pytest.raises(ValueError, match=r"lacks 'estimator', 'params', 'optimizer', 'rng'"):
         BNNClassifier(BayesianMLP(6, (8,), 3)).load(path)
 
 
@@ -315,14 +318,14 @@ def mnist_subset(mnist_dir: object) -> tuple[torch.Tensor, ...]:
 
 
 @pytest.mark.mnist
-@pytest.mark.parametrize("guide", ["local-reparam", "sample-weights"])
+@pytest.mark.parametrize("estimator", ["local-reparam", "sample-weights"])
 def test_short_training_on_real_mnist_beats_chance_by_far(
-    mnist_subset: tuple[torch.Tensor, ...], guide: str
+    mnist_subset: tuple[torch.Tensor, ...], estimator: str
 ) -> None:
     x, y, x_test, y_test = mnist_subset
     clf = BNNClassifier(
         BayesianMLP(784, (200,), 10, prior_scale=0.2),
-        guide=guide,  # type: ignore[arg-type]
+        estimator=estimator,  # type: ignore[arg-type]
         lr=3e-3,
         kl_weight=0.1,
     )

@@ -35,17 +35,23 @@ Examples
 True
 """
 
-from pyro_logits.bnn.classifier import GUIDES, BNNClassifier
+from pyro_logits.bnn.baseline import PlainMLP
+from pyro_logits.bnn.classifier import ESTIMATORS, GUIDES, BNNClassifier
+from pyro_logits.bnn.distributed import DataParallel, init_data_parallel
 from pyro_logits.bnn.guide import MeanFieldGuide
 from pyro_logits.bnn.kernel import gaussian_variance_and_kl
 from pyro_logits.bnn.loss import MeanFieldELBO
 from pyro_logits.bnn.model import BayesianMLP
 
 __all__ = [
+    "ESTIMATORS",
     "GUIDES",
     "BNNClassifier",
     "BayesianMLP",
+    "DataParallel",
     "MeanFieldELBO",
     "MeanFieldGuide",
+    "PlainMLP",
     "gaussian_variance_and_kl",
+    "init_data_parallel",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -15,15 +16,15 @@ from pyro.infer import SVI
 from pyro.infer.util import torch_item
 
 from pyro_logits._checkpoint import read_checkpoint, write_checkpoint
+from pyro_logits.bnn.distributed import DataParallel
 from pyro_logits.bnn.guide import MeanFieldGuide
 from pyro_logits.bnn.loss import MeanFieldELBO
 from pyro_logits.bnn.model import BayesianMLP
 from pyro_logits.convert import predictive_log_probs
 
-GuideKind = Literal["local-reparam", "sample-weights"]
-
-
-GUIDES: tuple[str, ...] = ("local-reparam", "sample-weights")
+Estimator = Literal["local-reparam", "sample-weights"]
+ESTIMATORS: tuple[str, ...] = ("local-reparam", "sample-weights")
+GUIDES = ESTIMATORS  # the old name of ESTIMATORS, kept for one release
 
 
 CHECKPOINT_FORMAT = 2
@@ -40,11 +41,20 @@ class _SVI(SVI):
     params of the default network that made a step about 4% slower.
     """
 
+    data_parallel: DataParallel | None = None
+
     def step(self, *args: Any, **kwargs: Any) -> float:
-        """Take a gradient step on the loss; return the loss."""
+        """Take a gradient step on the loss; return the loss (summed over processes)."""
         with poutine.trace(param_only=True) as param_capture:
             loss = self.loss_and_grads(self.model, self.guide, *args, **kwargs)
         params = {site["value"].unconstrained() for site in param_capture.trace.nodes.values()}
+        if self.data_parallel is not None:
+            total = torch.tensor(float(loss), dtype=torch.float64, device=self.data_parallel.device)
+            # In the guide's order: every process reduces the same tensors in the same order.
+            store = pyro.get_param_store()
+            ordered = [store[name].unconstrained() for name in self.guide.param_names]
+            self.data_parallel.sum_gradients(ordered, total)
+            loss = float(total)
         self.optim(params)
         for param in params:
             param.grad = None
@@ -67,9 +77,10 @@ class BNNClassifier:
     ----------
     model : BayesianMLP
         The model (architecture and priors).
-    guide : {"local-reparam", "sample-weights"}
+    estimator : {"local-reparam", "sample-weights"}
         How the expected log-likelihood is estimated under the mean-field posterior: by local
-        reparameterisation (faster and less noisy) or by one weight sample per step.
+        reparameterisation (faster and less noisy) or by one weight sample per step. (The guide
+        is the same mean-field Gaussian either way; ``guide=`` is the old, deprecated name.)
     lr : float
         Adam's learning rate.
     lr_decay : float
@@ -84,6 +95,9 @@ class BNNClassifier:
         ``pyro.set_rng_seed``.
     device : torch.device or str
         Where the params live; pass the data on the same device.
+    data_parallel : DataParallel, optional
+        Train one model over the processes of a ``torchrun`` run (see
+        :mod:`pyro_logits.bnn.distributed`); its device overrides ``device``.
 
     Examples
     --------
@@ -100,26 +114,39 @@ class BNNClassifier:
         self,
         model: BayesianMLP,
         *,
-        guide: GuideKind = "local-reparam",
+        estimator: Estimator = "local-reparam",
         lr: float = 1e-3,
         lr_decay: float = 1.0,
         init_scale: float = 0.005,
         kl_weight: float = 1.0,
         seed: int = 0,
         device: torch.device | str = "cpu",
+        data_parallel: DataParallel | None = None,
+        guide: Estimator | None = None,
     ) -> None:
-        if guide not in GUIDES:
-            raise ValueError(f"Expected guide to be one of {GUIDES} but got {guide!r}.")
+        if guide is not None:
+            warnings.warn(
+                "BNNClassifier(guide=...) is renamed estimator=: it picks how the likelihood is "
+                "estimated, not the guide; guide= will be removed in the next release.",
+                FutureWarning,
+                stacklevel=2,
+            )
+            estimator = guide
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"Expected estimator to be one of {ESTIMATORS} but got {estimator!r}.")
         if not lr > 0 or not 0 < lr_decay <= 1:
             raise ValueError(f"Expected lr > 0 and 0 < lr_decay <= 1 but got {lr} and {lr_decay}.")
-        self.device = torch.device(device)
+        self.data_parallel = data_parallel
+        self.device = data_parallel.device if data_parallel is not None else torch.device(device)
         self.model = model.to(self.device)
         self.guide = MeanFieldGuide(model, init_scale=init_scale, device=self.device)
-        self.guide_kind = guide
-        self.loss = MeanFieldELBO(local_reparam=guide == "local-reparam", kl_weight=kl_weight)
+        self.estimator = estimator
+        self.loss = MeanFieldELBO(local_reparam=estimator == "local-reparam", kl_weight=kl_weight)
         self.lr, self.lr_decay = lr, lr_decay
         self.epoch = 0
         self.generator = torch.Generator().manual_seed(seed)
+        if data_parallel is not None:  # every process starts from process 0's parameters
+            data_parallel.broadcast(self.guide.posterior())
         self._new_optimizer()
 
     def _new_optimizer(self) -> None:
@@ -132,6 +159,7 @@ class BNNClassifier:
             {"optimizer": torch.optim.Adam, "optim_args": adam_args, "gamma": self.lr_decay}
         )
         self.svi = _SVI(self.model, self.guide, self.optim, loss=self.loss)
+        self.svi.data_parallel = self.data_parallel
 
     @property
     def current_lr(self) -> float:
@@ -172,7 +200,12 @@ class BNNClassifier:
         for step, idx in enumerate(batches):
             # The likelihood's checks run on each epoch's first step (the data were checked
             # above); a non-finite loss is caught on every step.
-            loss = self.svi.step(x[idx], y[idx], dataset_size=n, validate=step == 0)
+            kwargs: dict[str, Any] = {"dataset_size": n, "validate": step == 0}
+            if self.data_parallel is not None:
+                shard = self.data_parallel.shard(len(idx))
+                kwargs["shard"] = shard
+                idx = idx[shard.start : shard.stop]
+            loss = self.svi.step(x[idx], y[idx], **kwargs)
             if not math.isfinite(loss):
                 raise FloatingPointError(
                     f"Expected a finite loss but got {loss} at epoch {self.epoch + 1}, step "
@@ -266,7 +299,7 @@ class BNNClassifier:
         return {
             "format": CHECKPOINT_FORMAT,
             "epoch": self.epoch,
-            "guide": self.guide_kind,
+            "estimator": self.estimator,
             "params": {
                 name: store[name].detach().clone()
                 for name in self.guide.param_names
@@ -315,7 +348,7 @@ class BNNClassifier:
         ValueError
             If the file is missing, empty, truncated, altered, not a checkpoint, or lacks keys.
         """
-        required = ("format", "epoch", "guide", "params", "optimizer", "rng")
+        required = ("format", "epoch", "estimator", "params", "optimizer", "rng")
         state = read_checkpoint(Path(path), required)
         self.load_state_dict(state)
         return state.get("extra", {})

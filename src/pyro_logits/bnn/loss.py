@@ -2,34 +2,55 @@
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import torch
 from pyro import poutine
+from pyro.infer import ELBO
+from pyro.infer.util import torch_item
 
 from pyro_logits.bnn.guide import MeanFieldGuide
 from pyro_logits.bnn.kernel import gaussian_variance_and_kl
 from pyro_logits.bnn.model import BayesianMLP
 
 
-class MeanFieldELBO:
+class Shard(NamedTuple):
+    """Rows ``start:stop`` of a minibatch of ``total`` examples, given to one process.
+
+    ``weight`` multiplies the process's loss: ``(stop - start) / total`` for its share, so that
+    the sum over processes is the loss of the whole minibatch (0 for a process whose share of a
+    small last batch is empty and that computes on a stand-in row).
+    """
+
+    start: int
+    stop: int
+    total: int
+    weight: float
+
+
+class MeanFieldELBO(ELBO):
     """The negative ELBO of a :class:`BayesianMLP` under a :class:`MeanFieldGuide`, for SVI.
 
-    ``loss = KL(q || p) - E_q[log p(y | x, w)]``, the KL in closed form and the expectation by
-    one Monte Carlo sample: of every pre-activation (``local_reparam=True``) or of the weights.
-    The log-likelihood is the model's own ``"obs"`` site, run under ``poutine.trace``, so its
-    data-set scaling, mask and checks (and any handler around the call, such as
-    :func:`~pyro_logits.check_logits`) apply; the weight sites are never traced.
+    ``loss = kl_weight * KL(q || p) - E_q[log p(y | x, w)]``, the KL in closed form and the
+    expectation by one Monte Carlo sample: of every pre-activation (``local_reparam=True``) or of
+    the weights. The log-likelihood is the model's own ``"obs"`` site, run under
+    ``poutine.trace``, so its data-set scaling, mask and checks (and any handler around the call,
+    such as :func:`~pyro_logits.check_logits`) apply; the weight sites are never traced. A Pyro
+    :class:`~pyro.infer.ELBO`: ``loss``, ``loss_and_grads`` and ``differentiable_loss`` take the
+    model, the guide and the model's arguments.
 
     Parameters
     ----------
     local_reparam : bool
         Sample pre-activations (local reparameterisation) rather than weights.
     kl_weight : float
-        Multiplies the KL term. 1.0 (the default) is the negative ELBO. A smaller weight fits
-        a tempered ("cold") posterior, ``q`` close to ``p(w) ** kl_weight * p(y | x, w)``
-        rather than the Bayesian ``p(w) * p(y | x, w)``: the prior counts for less, the
-        posterior is narrower. Mean-field posteriors under the full KL underfit wide networks
-        (most weights are kept near the prior and their noise drowns the signal); down-weighting
-        the KL is the usual remedy, at the price of no longer being Bayes' rule.
+        Multiplies the KL term. 1.0 (the default) is the negative ELBO. Minimising
+        ``kl_weight * KL(q || p) - E_q[log p(y | x, w)]`` is minimising ``KL(q || r)`` to the
+        target ``r(w) ∝ p(w) p(y | x, w) ** (1 / kl_weight)``: a weight below 1 makes the
+        likelihood count more (a "cold", narrower posterior), not the prior less. Mean-field
+        posteriors under the full KL underfit wide networks (most weights are kept near the
+        prior and their noise drowns the signal); down-weighting the KL is the usual remedy, at
+        the price of no longer being Bayes' rule.
 
     Examples
     --------
@@ -42,10 +63,11 @@ class MeanFieldELBO:
     """
 
     def __init__(self, *, local_reparam: bool = True, kl_weight: float = 1.0) -> None:
+        super().__init__(num_particles=1)
         self.local_reparam = local_reparam
         self.kl_weight = kl_weight
 
-    def __call__(
+    def differentiable_loss(
         self,
         model: BayesianMLP,
         guide: MeanFieldGuide,
@@ -54,17 +76,23 @@ class MeanFieldELBO:
         *,
         dataset_size: int | None = None,
         validate: bool = True,
+        shard: Shard | None = None,
     ) -> torch.Tensor:
         """Return a differentiable one-sample estimate of the negative ELBO.
 
-        The arguments after ``guide`` are the model's (see :meth:`BayesianMLP.forward`).
+        The arguments after ``guide`` are the model's (see :meth:`BayesianMLP.forward`);
+        ``shard`` says which rows of a data-parallel minibatch ``x`` holds (see
+        :mod:`pyro_logits.bnn.distributed`).
         """
         loc, log_scale = guide.posterior()
         var, kl = gaussian_variance_and_kl(
             loc, log_scale, prior_scale=model.prior_scales, numels=model.layer_numels
         )
         if self.local_reparam:
-            logits = model.local_reparam_network(x, model.unflatten(loc), model.unflatten(var))
+            rows = (shard.start, shard.total) if shard is not None else None
+            logits = model.local_reparam_network(
+                x, model.unflatten(loc), model.unflatten(var), noise_rows=rows
+            )
         else:
             weights = torch.addcmul(loc, var.sqrt(), torch.randn_like(loc))
             logits = model.network(x, model.unflatten(weights))
@@ -77,4 +105,25 @@ class MeanFieldELBO:
             for site in trace.nodes.values()
             if site["type"] == "sample" and site["is_observed"]
         )
-        return self.kl_weight * kl - log_likelihood
+        loss = self.kl_weight * kl - log_likelihood
+        return loss if shard is None else loss * shard.weight
+
+    __call__ = differentiable_loss
+
+    def _get_trace(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(
+            "MeanFieldELBO never traces the weight sites: it computes the KL in closed form."
+        )
+
+    def loss(self, model: BayesianMLP, guide: MeanFieldGuide, *args: Any, **kwargs: Any) -> float:
+        """The estimate as a float, without gradients."""
+        with torch.no_grad():
+            return torch_item(self.differentiable_loss(model, guide, *args, **kwargs))
+
+    def loss_and_grads(
+        self, model: BayesianMLP, guide: MeanFieldGuide, *args: Any, **kwargs: Any
+    ) -> float:
+        """The estimate as a float, its gradients accumulated into the params' ``.grad``."""
+        loss = self.differentiable_loss(model, guide, *args, **kwargs)
+        loss.backward()
+        return torch_item(loss)

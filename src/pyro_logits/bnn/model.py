@@ -137,7 +137,12 @@ class BayesianMLP(pyro.nn.PyroModule):
         return h
 
     def local_reparam_network(
-        self, x: torch.Tensor, locs: Sequence[torch.Tensor], variances: Sequence[torch.Tensor]
+        self,
+        x: torch.Tensor,
+        locs: Sequence[torch.Tensor],
+        variances: Sequence[torch.Tensor],
+        *,
+        noise_rows: tuple[int, int] | None = None,
     ) -> torch.Tensor:
         """Logits with independent Gaussian weights, by sampling each unit's pre-activation.
 
@@ -151,6 +156,10 @@ class BayesianMLP(pyro.nn.PyroModule):
             Inputs of shape ``(N, in_features)``.
         locs, variances : sequence of torch.Tensor
             Posterior means and variances of each layer's weights, ``(fan_in + 1, fan_out)``.
+        noise_rows : tuple of (int, int), optional
+            ``(start, total)``: ``x`` is rows ``start:start + N`` of a batch of ``total``. Noise
+            is drawn for the whole batch and these rows used, so that the shards of one batch
+            over data-parallel processes get exactly the noise one process would draw.
 
         Returns
         -------
@@ -162,7 +171,13 @@ class BayesianMLP(pyro.nn.PyroModule):
             h = _augment(h)
             mean = h @ loc
             std = ((h * h) @ var).sqrt()
-            h = mean + std * torch.randn_like(mean)
+            if noise_rows is None:
+                noise = torch.randn_like(mean)
+            else:
+                start, total = noise_rows
+                full = torch.randn((total, mean.shape[-1]), dtype=mean.dtype, device=mean.device)
+                noise = full[start : start + mean.shape[0]]
+            h = mean + std * noise
             if i < len(locs) - 1:
                 h = torch.relu(h)
         return h
