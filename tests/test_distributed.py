@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -33,18 +34,34 @@ def toy_data(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, (x[:, 0] + x[:, 1] > 1).long() + (x[:, 2] > 0.5).long()
 
 
-def train(estimator: str, n: int, parallel: DataParallel | None) -> dict[str, torch.Tensor]:
+def train(
+    estimator: str, n: int, parallel: DataParallel | None, *, checkpoint: str | None = None
+) -> dict[str, torch.Tensor]:
+    """Two epochs; with ``checkpoint``, the second by a new classifier resumed from the first."""
     pyro.clear_param_store()
     pyro.set_rng_seed(0)
-    clf = BNNClassifier(
-        BayesianMLP(6, (16,), 3), estimator=estimator, lr=0.01, data_parallel=parallel
-    )
+
+    def classifier() -> BNNClassifier:
+        model = BayesianMLP(6, (16,), 3)
+        return BNNClassifier(model, estimator=estimator, lr=0.01, data_parallel=parallel)
+
+    clf = classifier()
     x, y = toy_data(n)
+    if checkpoint is not None:
+        clf.fit(x, y, epochs=1, batch_size=32)
+        if parallel is None or parallel.is_main:
+            clf.save(checkpoint)
+        if parallel is not None:
+            parallel.barrier()
+        pyro.clear_param_store()
+        pyro.set_rng_seed(123)  # the checkpoint's random state must win
+        clf = classifier()
+        clf.load(checkpoint)
     clf.fit(x, y, epochs=2, batch_size=32)
     return {k: v.detach().clone() for k, v in pyro.get_param_store().items()}
 
 
-def _worker(rank: int, port: int, estimator: str, n: int, out: str) -> None:
+def _join(rank: int, port: int) -> DataParallel:
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -55,8 +72,20 @@ def _worker(rank: int, port: int, estimator: str, n: int, out: str) -> None:
     torch.set_num_threads(1)
     parallel = init_data_parallel("cpu", timeout_s=60)
     assert parallel is not None and parallel.world_size == 2
-    params = train(estimator, n, parallel)
-    torch.save(params, f"{out}.{rank}")
+    return parallel
+
+
+def _worker(rank: int, port: int, estimator: str, n: int, out: str) -> None:
+    parallel = _join(rank, port)
+    torch.save(train(estimator, n, parallel), f"{out}.{rank}")
+    dist.destroy_process_group()
+
+
+def _resume_worker(rank: int, port: int, out: str) -> None:
+    parallel = _join(rank, port)
+    straight = train("local-reparam", 70, parallel)
+    resumed = train("local-reparam", 70, parallel, checkpoint=f"{out}.pt")
+    torch.save({"straight": straight, "resumed": resumed}, f"{out}.{rank}")
     dist.destroy_process_group()
 
 
@@ -73,6 +102,15 @@ def test_two_processes_train_the_parameters_of_one(estimator, n, tmp_path) -> No
         for name, value in single.items():
             # Equal up to the order of floating-point sums (float32 gradients summed over 2).
             assert_close(parallel[name], value, rtol=1e-4, atol=1e-6)
+
+
+def test_two_processes_resume_bit_identically_in_two(tmp_path) -> None:
+    out = str(tmp_path / "run")
+    mp.spawn(_resume_worker, args=(free_port(), out), nprocs=2, join=True)
+    for rank in (0, 1):
+        runs = torch.load(f"{out}.{rank}", weights_only=True)
+        for name, value in runs["straight"].items():
+            assert torch.equal(runs["resumed"][name], value), name
 
 
 def test_shards_cover_the_batch_and_weigh_it() -> None:
@@ -115,83 +153,117 @@ def test_a_dead_process_ends_the_others_with_an_error_not_a_hang(tmp_path) -> No
     assert out.read_text()  # the survivor got an error
 
 
-@pytest.mark.mnist
-def test_torchrun_two_processes_match_one_and_resume_in_one(mnist_dir: Path, tmp_path) -> None:
-    common = [
-        "--data-dir",
-        str(mnist_dir),
-        "--train-size",
-        "2000",
-        "--num-samples",
-        "4",
-        "--no-progress",
-        "--no-baseline",
-        "--eval-every",
-        "0",
-    ]
+def script(*flags: str, prefix: tuple[str, ...] = (sys.executable,)) -> list[str]:
+    """The command line of models/bnn_mnist.py (after ``prefix``, e.g. torchrun), quiet."""
+    return [*prefix, str(SCRIPT), "--no-progress", "--no-baseline", "--eval-every", "0", *flags]
+
+
+def run_script(*flags: str, prefix: tuple[str, ...] = (sys.executable,)) -> None:
+    """Run models/bnn_mnist.py with ``flags`` and check that it succeeds."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    torchrun = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-    ]
+    command = script(*flags, prefix=prefix)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
 
-    def run(command: list[str]) -> None:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
-        assert result.returncode == 0, result.stdout + result.stderr
 
-    run([*torchrun, str(SCRIPT), *common, "--epochs", "1", "--out", str(tmp_path / "two")])
-    run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            *common,
-            "--threads",
-            "2",
-            "--epochs",
-            "1",
-            "--out",
-            str(tmp_path / "one"),
-        ]
+def metrics(out: Path) -> dict:
+    return json.loads((out / "metrics.json").read_text())
+
+
+TORCHRUN = (sys.executable, "-m", "torch.distributed.run")
+
+
+@pytest.fixture(scope="module")
+def small_run(mnist_dir: Path) -> tuple[str, ...]:
+    """Flags of a short run on a real-MNIST subset."""
+    return ("--data-dir", str(mnist_dir), "--train-size", "2000", "--num-samples", "4")
+
+
+@pytest.fixture(scope="module")
+def one_process_epoch(small_run, tmp_path_factory) -> dict:
+    """Metrics of one epoch of the small run in one process (2 threads)."""
+    out = tmp_path_factory.mktemp("one")
+    run_script(*small_run, "--threads", "2", "--epochs", "1", "--out", str(out))
+    return metrics(out)
+
+
+@pytest.mark.mnist
+def test_torchrun_two_processes_match_one_and_resume_in_one(
+    small_run, one_process_epoch, tmp_path
+) -> None:
+    two = tmp_path / "two"
+    run_script(
+        *small_run,
+        "--epochs",
+        "1",
+        "--out",
+        str(two),
+        prefix=(*TORCHRUN, "--standalone", "--nproc-per-node", "2"),
     )
-    two, one = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("two", "one"))
-    assert two["world_size"] == 2 and one["world_size"] == 1
-    assert two["test_accuracy"] == pytest.approx(one["test_accuracy"], abs=2e-3)
-    assert two["test_nll"] == pytest.approx(one["test_nll"], rel=1e-4)
+    assert metrics(two)["world_size"] == 2 and one_process_epoch["world_size"] == 1
+    assert metrics(two)["test_accuracy"] == pytest.approx(
+        one_process_epoch["test_accuracy"], abs=2e-3
+    )
+    assert metrics(two)["test_nll"] == pytest.approx(one_process_epoch["test_nll"], rel=1e-4)
     # A checkpoint written by 2 processes resumes in 1, where an uninterrupted run ends.
-    run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            *common,
-            "--threads",
-            "2",
-            "--epochs",
-            "2",
-            "--resume",
-            "--out",
-            str(tmp_path / "two"),
-        ]
-    )
-    run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            *common,
-            "--threads",
-            "2",
-            "--epochs",
-            "2",
-            "--overwrite",
-            "--out",
-            str(tmp_path / "one"),
-        ]
-    )
-    resumed, straight = (
-        json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("two", "one")
-    )
+    one = tmp_path / "one"
+    run_script(*small_run, "--threads", "2", "--epochs", "2", "--resume", "--out", str(two))
+    run_script(*small_run, "--threads", "2", "--epochs", "2", "--out", str(one))
+    resumed, straight = metrics(two), metrics(one)
     assert resumed["elbo_per_epoch"] == pytest.approx(straight["elbo_per_epoch"], rel=1e-5)
     assert resumed["test_nll"] == pytest.approx(straight["test_nll"], rel=1e-4)
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def two_hosts():
+    """Two network namespaces joined by a veth pair: ``[(namespace, interface, address)] * 2``."""
+    if shutil.which("ip") is None or os.geteuid() != 0:
+        pytest.skip("network namespaces need root and iproute2's ip")
+    tag = f"pl{os.getpid() % 100000}"
+    hosts = [(f"{tag}h{i}", f"{tag}v{i}", f"10.231.{os.getpid() % 250}.{i + 1}") for i in (0, 1)]
+    try:
+        for namespace, _, _ in hosts:
+            _ip("netns", "add", namespace)
+        (ns0, if0, _), (ns1, if1, _) = hosts
+        _ip("link", "add", if0, "netns", ns0, "type", "veth", "peer", "name", if1, "netns", ns1)
+        for namespace, interface, address in hosts:
+            _ip("-n", namespace, "addr", "add", f"{address}/24", "dev", interface)
+            _ip("-n", namespace, "link", "set", interface, "up")
+            _ip("-n", namespace, "link", "set", "lo", "up")
+    except subprocess.CalledProcessError as error:
+        for namespace, _, _ in hosts:
+            subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
+        pytest.skip(f"cannot make network namespaces here: {error.stderr.decode().strip()}")
+    yield hosts
+    for namespace, _, _ in hosts:
+        subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
+
+
+@pytest.mark.mnist
+def test_two_hosts_train_the_model_of_one_process(
+    two_hosts, small_run, one_process_epoch, tmp_path
+) -> None:
+    """Two "machines" (network namespaces), one process each, torchrun's multi-node flags."""
+    master = two_hosts[0][2]
+    outs = [tmp_path / f"host{i}" for i in (0, 1)]
+    procs = []
+    for rank, (namespace, interface, _) in enumerate(two_hosts):
+        torchrun = (
+            *("ip", "netns", "exec", namespace, *TORCHRUN),
+            *("--nnodes", "2", "--node-rank", str(rank), "--nproc-per-node", "1"),
+            *("--master-addr", master, "--master-port", "29500"),
+        )
+        command = script(*small_run, "--epochs", "1", "--out", str(outs[rank]), prefix=torchrun)
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": interface}
+        procs.append(
+            subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        )
+    logs = [p.communicate(timeout=300)[0].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(logs)
+    assert metrics(outs[0])["world_size"] == 2
+    assert metrics(outs[0])["test_nll"] == pytest.approx(one_process_epoch["test_nll"], rel=1e-4)
+    assert not outs[1].exists() or not any(outs[1].iterdir())  # only process 0 writes

@@ -50,6 +50,19 @@ def atomic_write(path: Path) -> Iterator[IO[bytes]]:
     _fsync_directory(path.parent)
 
 
+def ensure_writable_dir(directory: Path) -> None:
+    """Create ``directory`` if needed and check that a file can be made in it.
+
+    Raises
+    ------
+    OSError
+        If it cannot be created or written; callers turn this into their own message.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=directory):
+        pass
+
+
 def _mode_for(path: Path) -> int:
     try:
         return stat.S_IMODE(path.stat().st_mode)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pyro_logits._atomic import atomic_write
+from pyro_logits._atomic import atomic_write, ensure_writable_dir
 
 __all__ = [
     "atomic_write",
@@ -97,9 +96,7 @@ def prepare_run_dir(
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a directory; choose another --out")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
+        ensure_writable_dir(out)
     except OSError as error:
         raise ValueError(
             f"--out {out} cannot be written ({error.strerror or error}); choose another --out"

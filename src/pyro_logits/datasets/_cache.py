@@ -6,12 +6,11 @@ import contextlib
 import gzip
 import hashlib
 import os
-import tempfile
 import time
 import zlib
 from pathlib import Path
 
-from pyro_logits._atomic import atomic_write
+from pyro_logits._atomic import atomic_write, ensure_writable_dir
 from pyro_logits.datasets._idx import _GZIP_MAGIC, _locate, _read_payload
 
 DATA_DIR_ENV = "PYRO_LOGITS_DATA_DIR"
@@ -120,9 +119,7 @@ def _clean_stale_parts(cache: Path) -> None:
 
 def _check_cache_writable(cache: Path) -> None:
     try:
-        cache.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=cache):
-            pass
+        ensure_writable_dir(cache)
     except OSError as err:
         raise RuntimeError(
             f"Expected to download MNIST into the cache {cache} but it cannot be written "
