@@ -42,6 +42,7 @@ from pyro_logits.bnn.guide import MeanFieldGuide
 from pyro_logits.bnn.kernel import gaussian_variance_and_kl
 from pyro_logits.bnn.loss import MeanFieldELBO
 from pyro_logits.bnn.model import BayesianMLP
+from pyro_logits.bnn.optim import JointAdam
 
 __all__ = [
     "ESTIMATORS",
@@ -49,6 +50,7 @@ __all__ = [
     "BNNClassifier",
     "BayesianMLP",
     "DataParallel",
+    "JointAdam",
     "MeanFieldELBO",
     "MeanFieldGuide",
     "PlainMLP",
