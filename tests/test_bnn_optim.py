@@ -73,3 +73,44 @@ def test_joint_adam_state_resumes_where_it_stopped() -> None:
     for a, b in zip(straight, resumed, strict=True):
         assert torch.equal(a, b)
     assert third.lr == pytest.approx(first.lr)
+
+
+def _logistic_model(x: torch.Tensor, y: torch.Tensor) -> None:
+    w = pyro.param("w", torch.zeros(3))
+    b = pyro.param("b", torch.zeros(()))
+    with pyro.plate("data", len(x)):
+        pyro.sample("y", pyro.distributions.Bernoulli(logits=x @ w + b), obs=y)
+
+
+def _guide(x: torch.Tensor, y: torch.Tensor) -> None:
+    pass
+
+
+def _svi_params(optim: pyro.optim.PyroOptim) -> list[torch.Tensor]:
+    pyro.clear_param_store()
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(50, 3, generator=g)
+    y = torch.bernoulli(torch.sigmoid(x @ torch.tensor([1.0, -2.0, 0.5])), generator=g)
+    svi = pyro.infer.SVI(_logistic_model, _guide, optim, pyro.infer.Trace_ELBO())
+    with pyro.validation_enabled(True):
+        for _ in range(20):
+            svi.step(x, y)
+    return [pyro.param(name).detach().clone() for name in ("w", "b")]
+
+
+def test_joint_adam_in_pyro_svi_equals_pyro_adam() -> None:
+    # A user's model with its own params and plate, under plain SVI with Trace_ELBO.
+    ours = _svi_params(JointAdam(lr=0.05))
+    reference = _svi_params(pyro.optim.Adam({"lr": 0.05}))
+    for a, b in zip(ours, reference, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_joint_adam_refuses_another_set_of_params() -> None:
+    a, b = _params()
+    a.grad, b.grad = torch.ones(7), torch.ones(3)
+    optim = JointAdam(lr=0.1)
+    optim([a, b])
+    optim([b, a])  # the same params, in another order
+    with pytest.raises(ValueError, match=r"Expected the 2 params of the first step but got 1"):
+        optim([a])

@@ -150,7 +150,7 @@ class BNNClassifier:
     @property
     def current_lr(self) -> float:
         """The learning rate of the next step."""
-        return self.lr * self.lr_decay**self.epoch
+        return self.optim.lr
 
     def train_epoch(
         self,

@@ -25,7 +25,9 @@ class JointAdam(PyroOptim):
     Pyro's optimizers keep one torch optimizer (and scheduler) per param and step them one by
     one; this keeps one for all, so the fused implementation updates every param in one
     kernel and the per-call bookkeeping is paid once. The update is Adam's, param by param, as
-    with Pyro's ``Adam``.
+    with Pyro's ``Adam``. It suits a guide with a fixed set of params, all updated on every
+    step (it is given to :class:`pyro.infer.SVI` like any Pyro optimizer); a step with another
+    set of params is refused.
 
     Parameters
     ----------
@@ -52,17 +54,26 @@ class JointAdam(PyroOptim):
         super().__init__(torch.optim.Adam, {"lr": lr})
         self.lr, self.gamma, self.fused = lr, gamma, fused
         self.optimizer: torch.optim.Adam | None = None
+        self._ids: set[int] = set()
         self._waiting: dict[str, Any] | None = None
 
     def __call__(self, params: Sequence[torch.Tensor], *args: Any, **kwargs: Any) -> None:
-        """Take one Adam step on ``params``, always given in the same order."""
+        """Take one Adam step on ``params``, the same tensors on every call."""
+        params = list(params)
         if self.optimizer is None:
-            self.optimizer = torch.optim.Adam(list(params), lr=self.lr, fused=self.fused or None)
+            self.optimizer = torch.optim.Adam(params, lr=self.lr, fused=self.fused or None)
+            self._ids = {id(p) for p in params}
             if self._waiting is not None:
                 self.optimizer.load_state_dict(self._waiting)
                 self._waiting = None
                 for group in self.optimizer.param_groups:
                     group["lr"] = self.lr
+        elif {id(p) for p in params} != self._ids:
+            raise ValueError(
+                f"Expected the {len(self._ids)} params of the first step but got {len(params)} "
+                f"others; JointAdam updates one fixed set of params: use pyro.optim.Adam for "
+                f"params that appear or change between steps."
+            )
         self.optimizer.step()
 
     def step(self) -> None:
