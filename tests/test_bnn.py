@@ -15,6 +15,7 @@ from pyro_logits.bnn import (
     MeanFieldELBO,
     MeanFieldGuide,
     gaussian_variance_and_kl,
+    layer_variances_and_kl,
 )
 from pyro_logits.datasets import load_mnist
 
@@ -86,6 +87,26 @@ def test_kl_gradient_matches_autograd_in_float64() -> None:
 
     assert torch.autograd.gradcheck(fn, (loc, log_scale))
     assert torch.autograd.gradcheck(lambda a, b: fn(a, b)[1], (loc, log_scale))
+
+
+def test_layer_variances_and_kl_gradients_match_autograd_in_float64() -> None:
+    loc = torch.randn(10, dtype=torch.float64, requires_grad=True)
+    log_scale = (0.3 * torch.randn(10, dtype=torch.float64)).requires_grad_()
+    shapes = [(2, 3), (2, 2)]
+
+    def fn(loc: torch.Tensor, log_scale: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        locs, variances, kl = layer_variances_and_kl(
+            loc, log_scale, prior_scale=[0.5, 2.0], shapes=shapes
+        )
+        return (*locs, *variances, kl)
+
+    assert torch.autograd.gradcheck(fn, (loc, log_scale))
+    # The same values as the flat kernel, in the layers' shapes.
+    *outputs, kl = fn(loc, log_scale)
+    var, flat_kl = gaussian_variance_and_kl(loc, log_scale, prior_scale=[0.5, 2.0], numels=[6, 4])
+    assert torch.equal(kl, flat_kl)
+    assert torch.equal(torch.cat([o.flatten() for o in outputs[2:]]), var)
+    assert torch.equal(torch.cat([o.flatten() for o in outputs[:2]]), loc)
 
 
 def test_kl_rejects_mismatched_segments() -> None:

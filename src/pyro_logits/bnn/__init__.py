@@ -39,7 +39,7 @@ from pyro_logits.bnn.baseline import PlainMLP
 from pyro_logits.bnn.classifier import ESTIMATORS, GUIDES, BNNClassifier
 from pyro_logits.bnn.distributed import DataParallel, init_data_parallel
 from pyro_logits.bnn.guide import MeanFieldGuide
-from pyro_logits.bnn.kernel import gaussian_variance_and_kl
+from pyro_logits.bnn.kernel import gaussian_variance_and_kl, layer_variances_and_kl
 from pyro_logits.bnn.loss import MeanFieldELBO
 from pyro_logits.bnn.model import BayesianMLP
 from pyro_logits.bnn.optim import JointAdam
@@ -56,4 +56,5 @@ __all__ = [
     "PlainMLP",
     "gaussian_variance_and_kl",
     "init_data_parallel",
+    "layer_variances_and_kl",
 ]

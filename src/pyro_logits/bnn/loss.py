@@ -10,7 +10,7 @@ from pyro.infer import ELBO
 from pyro.infer.util import torch_item
 
 from pyro_logits.bnn.guide import MeanFieldGuide
-from pyro_logits.bnn.kernel import gaussian_variance_and_kl
+from pyro_logits.bnn.kernel import gaussian_variance_and_kl, layer_variances_and_kl
 from pyro_logits.bnn.model import BayesianMLP
 
 
@@ -85,15 +85,16 @@ class MeanFieldELBO(ELBO):
         :mod:`pyro_logits.bnn.distributed`).
         """
         loc, log_scale = guide.posterior()
-        var, kl = gaussian_variance_and_kl(
-            loc, log_scale, prior_scale=model.prior_scales, numels=model.layer_numels
-        )
         if self.local_reparam:
-            rows = (shard.start, shard.total) if shard is not None else None
-            logits = model.local_reparam_network(
-                x, model.unflatten(loc), model.unflatten(var), noise_rows=rows
+            locs, variances, kl = layer_variances_and_kl(
+                loc, log_scale, prior_scale=model.prior_scales, shapes=model.layer_shapes
             )
+            rows = (shard.start, shard.total) if shard is not None else None
+            logits = model.local_reparam_network(x, locs, variances, noise_rows=rows)
         else:
+            var, kl = gaussian_variance_and_kl(
+                loc, log_scale, prior_scale=model.prior_scales, numels=model.layer_numels
+            )
             weights = torch.addcmul(loc, var.sqrt(), torch.randn_like(loc))
             logits = model.network(x, model.unflatten(weights))
         with poutine.trace() as tracer:
