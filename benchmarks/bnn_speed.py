@@ -218,7 +218,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None, help="directory with the MNIST IDX files")
     parser.add_argument("--out", default="runs/benchmarks", help="output directory for JSON")
-    parser.add_argument("--quick", action="store_true", help="a few steps per system (< 2 min)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a burst of steps per system (< 2 min): a smoke test"
+    )
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default 10, quick: 1)")
     parser.add_argument("--steps", type=int, default=None, help="steps per epoch (quick: 40)")
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
@@ -286,7 +288,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         )
 
     mode = (
-        f"quick: {steps} steps per epoch, scaled to {steps_per_epoch}" if steps else "full epochs"
+        f"quick: one burst of {steps} steps scaled to {steps_per_epoch}, a smoke test "
+        "(ratios vary by 20% between runs; quote the full mode)"
+        if steps
+        else "full epochs"
     )
     print(
         f"\nMNIST 784-400-400-10, batch {BATCH}, Adam lr {LR}, {args.threads} threads, "
