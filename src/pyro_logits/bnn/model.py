@@ -10,12 +10,8 @@ import pyro
 import pyro.distributions as dist
 import torch
 
+from pyro_logits.bnn.layers import _augment
 from pyro_logits.observe import observe_categorical
-
-
-def _augment(h: torch.Tensor) -> torch.Tensor:
-    """Append a column of ones, so one matrix product applies weights and bias."""
-    return torch.cat([h, h.new_ones((*h.shape[:-1], 1))], dim=-1)
 
 
 class BayesianMLP(pyro.nn.PyroModule):

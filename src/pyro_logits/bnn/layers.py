@@ -1,0 +1,235 @@
+"""The layers of a Bayesian network, stated as the ``nn.Sequential`` users already write.
+
+:func:`layers_from_sequential` reads ``Linear``, ``Conv2d``, ``ReLU``, ``MaxPool2d`` and
+``Flatten`` modules (their sizes only, not their weights) and refuses anything else. A layer
+with weights holds them, bias included, as one matrix of shape ``(fan_in + 1, fan_out)``: the
+weights as applied to an input row (``h @ w`` for ``Linear``; for ``Conv2d``, to an unfolded
+input patch of ``in_channels * kh * kw`` values), the bias as the last row. Under independent
+Gaussian weights ``N(loc, var)``, a weighted layer's output given its input ``h`` is Gaussian
+with mean :meth:`Linear.mean` ``(h, loc)`` and variance :meth:`Linear.variance` ``(h, var)``,
+``conv(h**2, var)`` for a convolution: what local reparameterisation samples, one draw per
+output unit.
+
+For a fully connected layer the draws are exact per example. For a convolution each output
+unit's marginal is exact, but one weight sample is shared by all positions and correlates
+them, while local reparameterisation draws them independently: a mean over positions is
+unchanged, a max over them (pooling) is not. It remains a valid, lower-variance estimator of a
+slightly different objective, as for Kingma, Salimans and Welling's variational dropout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _augment(h: torch.Tensor) -> torch.Tensor:
+    """Append a column of ones, so one matrix product applies weights and bias."""
+    return torch.cat([h, h.new_ones((*h.shape[:-1], 1))], dim=-1)
+
+
+@dataclass(frozen=True)
+class Linear:
+    """``nn.Linear(in_features, out_features)`` with Gaussian weights."""
+
+    in_features: int
+    out_features: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Shape of the layer's weights and bias: ``(in_features + 1, out_features)``."""
+        return (self.in_features + 1, self.out_features)
+
+    def mean(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Output for weights ``w`` (also the output mean for weight means ``w``).
+
+        ``w`` may carry a leading sample dim ``S``; the output then has one too.
+        """
+        return _augment(h) @ w
+
+    def variance(self, h: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+        """Output variance given the input ``h`` and independent weight variances ``var``."""
+        return _augment(h * h) @ var
+
+
+@dataclass(frozen=True)
+class Conv2d:
+    """``nn.Conv2d`` (zero padding, no groups or dilation) with Gaussian weights."""
+
+    in_channels: int
+    out_channels: int
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(in_channels * kh * kw + 1, out_channels)``: one column per output channel."""
+        kh, kw = self.kernel_size
+        return (self.in_channels * kh * kw + 1, self.out_channels)
+
+    def _conv(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        kernel = w[:-1].t().reshape(self.out_channels, self.in_channels, *self.kernel_size)
+        return F.conv2d(h, kernel, w[-1], stride=self.stride, padding=self.padding)
+
+    def mean(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Output for weights ``w`` (also the output mean for weight means ``w``).
+
+        ``w`` may carry a leading sample dim ``S``; ``h`` then has it too, or is shared.
+        """
+        if w.dim() == 2:
+            return self._conv(h, w)
+        if h.dim() == 4:  # one input batch for every weight sample
+            h = h.expand(len(w), *h.shape)
+        return torch.stack([self._conv(h_s, w_s) for h_s, w_s in zip(h, w, strict=True)])
+
+    def variance(self, h: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+        """Output variance given the input ``h`` and independent weight variances ``var``."""
+        return self._conv(h * h, var)
+
+
+@dataclass(frozen=True)
+class Function:
+    """A layer without weights: ``relu``, ``max_pool2d`` or ``flatten``, and its arguments."""
+
+    name: str
+    kernel_size: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+
+    def __call__(self, h: torch.Tensor) -> torch.Tensor:
+        """Apply the function to a batch ``(N, ...)`` or to ``(S, N, ...)``."""
+        if self.name == "relu":
+            return torch.relu(h)
+        if self.name == "flatten":
+            return h.flatten(-3)  # (C, H, W) of each example, with or without a sample dim
+        lead = h.shape[:-3]
+        out = F.max_pool2d(h.reshape(-1, *h.shape[-3:]), self.kernel_size, self.stride)
+        return out.reshape(*lead, *out.shape[-3:])
+
+
+Layer = Linear | Conv2d | Function
+
+
+def _pair(value: int | Sequence[int]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def _refuse(index: int, module: nn.Module, why: str) -> ValueError:
+    return ValueError(
+        f"Expected Linear, Conv2d, ReLU, MaxPool2d or Flatten modules, as plain PyTorch gives "
+        f"them, but module {index} is {module!r}: {why}."
+    )
+
+
+def layers_from_sequential(net: nn.Sequential) -> list[Layer]:
+    """The layers of ``net`` as Bayesian layers (sizes only; ``net``'s weights are not used).
+
+    Parameters
+    ----------
+    net : torch.nn.Sequential
+        ``Linear``, ``Conv2d``, ``ReLU``, ``MaxPool2d`` and ``Flatten`` modules, in any order.
+
+    Returns
+    -------
+    list
+        One :class:`Linear`, :class:`Conv2d` or :class:`Function` per module.
+
+    Raises
+    ------
+    ValueError
+        On any other module, a layer without bias, a convolution with groups, dilation,
+        string padding or non-zero padding mode, a pooling with padding, dilation or
+        ``ceil_mode``, or a ``Flatten`` other than ``Flatten()`` (which keeps the batch dim).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> lenet = nn.Sequential(
+    ...     nn.Conv2d(1, 20, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(2880, 10)
+    ... )
+    >>> [type(layer).__name__ for layer in layers_from_sequential(lenet)]
+    ['Conv2d', 'Function', 'Function', 'Function', 'Linear']
+    """
+    if not isinstance(net, nn.Sequential):
+        raise TypeError(f"Expected an nn.Sequential but got {type(net).__name__}.")
+    layers: list[Layer] = []
+    for index, module in enumerate(net):
+        if isinstance(module, nn.Linear):
+            if module.bias is None:
+                raise _refuse(index, module, "a layer without bias (pass bias=True)")
+            layers.append(Linear(module.in_features, module.out_features))
+        elif isinstance(module, nn.Conv2d):
+            if module.bias is None:
+                raise _refuse(index, module, "a layer without bias (pass bias=True)")
+            if isinstance(module.padding, str):
+                raise _refuse(index, module, "string padding (give the padding as numbers)")
+            unsupported = module.groups != 1 or _pair(module.dilation) != (1, 1)
+            if unsupported or module.padding_mode != "zeros":
+                raise _refuse(index, module, "groups, dilation or a non-zero padding mode")
+            layers.append(
+                Conv2d(
+                    module.in_channels,
+                    module.out_channels,
+                    _pair(module.kernel_size),
+                    _pair(module.stride),
+                    _pair(module.padding),
+                )
+            )
+        elif isinstance(module, nn.ReLU):
+            layers.append(Function("relu"))
+        elif isinstance(module, nn.MaxPool2d):
+            plain = _pair(module.padding) == (0, 0) and _pair(module.dilation) == (1, 1)
+            if not plain or module.ceil_mode or module.return_indices:
+                raise _refuse(index, module, "padding, dilation, ceil_mode or return_indices")
+            stride = module.stride if module.stride is not None else module.kernel_size
+            layers.append(Function("max_pool2d", _pair(module.kernel_size), _pair(stride)))
+        elif isinstance(module, nn.Flatten):
+            if (module.start_dim, module.end_dim) != (1, -1):
+                raise _refuse(index, module, "a Flatten other than Flatten() over (C, H, W)")
+            layers.append(Function("flatten"))
+        else:
+            raise _refuse(index, module, "no Bayesian version of it here")
+    return layers
+
+
+def local_reparam_forward(
+    layers: Sequence[Layer],
+    x: torch.Tensor,
+    locs: Sequence[torch.Tensor],
+    variances: Sequence[torch.Tensor],
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Outputs with independent Gaussian weights, sampling each weighted layer's output.
+
+    Parameters
+    ----------
+    layers : sequence of layers
+        As :func:`layers_from_sequential` gives them.
+    x : torch.Tensor
+        A batch of inputs, ``(N, ...)``.
+    locs, variances : sequence of torch.Tensor
+        Means and variances of each weighted layer's weights, in :attr:`Linear.shape`.
+    generator : torch.Generator, optional
+        Source of the noise.
+
+    Returns
+    -------
+    torch.Tensor
+        The last layer's output, one draw per example and unit.
+    """
+    weighted = iter(zip(locs, variances, strict=True))
+    h = x
+    for layer in layers:
+        if isinstance(layer, Function):
+            h = layer(h)
+            continue
+        loc, var = next(weighted)
+        mean = layer.mean(h, loc)
+        noise = torch.randn(mean.shape, dtype=mean.dtype, device=mean.device, generator=generator)
+        h = mean + layer.variance(h, var).sqrt() * noise
+    return h

@@ -1,0 +1,121 @@
+"""Bayesian layers: local reparameterisation against sampled weights, and the builder."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import assert_close
+from torch import nn
+
+from pyro_logits.bnn.layers import (
+    Conv2d,
+    Function,
+    Linear,
+    layers_from_sequential,
+    local_reparam_forward,
+)
+
+
+def _as_param_matrix(conv: nn.Conv2d) -> torch.Tensor:
+    """An nn.Conv2d's weight and bias in the layer's (fan_in + 1, out) layout."""
+    return torch.cat([conv.weight.detach().flatten(1).t(), conv.bias.detach()[None]])
+
+
+def test_conv_mean_is_torch_conv2d_with_the_same_weights() -> None:
+    conv = nn.Conv2d(2, 3, (3, 2), stride=(2, 1), padding=(1, 0)).double()
+    layer = layers_from_sequential(nn.Sequential(conv))[0]
+    x = torch.randn(4, 2, 7, 6, dtype=torch.float64)
+    assert_close(layer.mean(x, _as_param_matrix(conv)), conv(x).detach(), rtol=1e-12)
+
+
+def test_conv_local_reparam_moments_match_sampled_weights_in_float64() -> None:
+    # Pre-activations conv(x, w) for w ~ N(loc, var): mean conv(x, loc), variance
+    # conv(x**2, var). S = 40000 weight samples; tolerance 5 standard errors of the estimates.
+    g = torch.Generator().manual_seed(0)
+    layer = Conv2d(2, 3, (3, 3), padding=(1, 1))
+    x = torch.randn(2, 2, 4, 4, dtype=torch.float64, generator=g)
+    loc = torch.randn(layer.shape, dtype=torch.float64, generator=g) * 0.5
+    var = torch.rand(layer.shape, dtype=torch.float64, generator=g) * 0.3
+    samples = 40_000
+    w = loc + var.sqrt() * torch.randn(samples, *layer.shape, dtype=torch.float64, generator=g)
+    # conv is linear in its weights: unfold the patches once and apply every sample at once
+    patches = F.unfold(x, (3, 3), padding=1).transpose(1, 2)  # (N, L, C*k*k)
+    patches = torch.cat([patches, patches.new_ones(*patches.shape[:2], 1)], dim=-1)
+    pre = torch.einsum("nlk,sko->snlo", patches, w)  # (S, N, L, out)
+    mean, variance = layer.mean(x, loc), layer.variance(x, var)  # (N, out, H, W)
+    as_pre = lambda t: t.flatten(2).transpose(1, 2)  # noqa: E731 (N, L, out)
+    mc_mean, mc_var = pre.mean(0), pre.var(0)
+    se_mean = (as_pre(variance) / samples).sqrt()
+    assert ((mc_mean - as_pre(mean)).abs() <= 5 * se_mean).all()
+    se_var = as_pre(variance) * (2 / (samples - 1)) ** 0.5
+    assert ((mc_var - as_pre(variance)).abs() <= 5 * se_var).all()
+
+
+def test_local_reparam_forward_has_the_output_mean_of_sampled_weights() -> None:
+    # Conv -> ReLU -> Flatten -> Linear: the output's mean is linear in the mean of each conv
+    # unit, which depends on that unit's marginal alone, so one independent draw per unit
+    # (local reparameterisation) and one weight sample shared by all positions give the same
+    # mean; 20000 draws each, 5 standard errors. (Their variances differ: a shared sample
+    # correlates the positions. So does a max over positions: pooling sees the joint.)
+    g = torch.Generator().manual_seed(1)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 6 * 6, 2))
+    layers = layers_from_sequential(net)
+    shapes = [layer.shape for layer in layers if not isinstance(layer, Function)]
+    locs = [torch.randn(s, dtype=torch.float64, generator=g) * 0.5 for s in shapes]
+    variances = [torch.rand(s, dtype=torch.float64, generator=g) * 0.1 for s in shapes]
+    x = torch.rand(1, 1, 8, 8, dtype=torch.float64, generator=g)
+    draws = 20_000
+    reparam = local_reparam_forward(layers, x.expand(draws, 1, 8, 8), locs, variances, generator=g)
+    weights = [
+        m + v.sqrt() * torch.randn(draws, *m.shape, dtype=torch.float64, generator=g)
+        for m, v in zip(locs, variances, strict=True)
+    ]
+    h = x.expand(draws, 1, 8, 8)[:, None]  # (S, 1, C, H, W): one example per weight sample
+    weight_iter = iter(weights)
+    for layer in layers:
+        h = layer(h) if isinstance(layer, Function) else layer.mean(h, next(weight_iter))
+    sampled = h[:, 0]
+    se = (reparam.var(0) / draws + sampled.var(0) / draws).sqrt()
+    assert ((reparam.mean(0) - sampled.mean(0)).abs() <= 5 * se).all()
+
+
+def test_builder_reads_sizes_and_keeps_the_order() -> None:
+    lenet = nn.Sequential(
+        nn.Conv2d(1, 20, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(20 * 14 * 14, 10),
+    )
+    conv, relu, pool, flatten, linear = layers_from_sequential(lenet)
+    assert conv == Conv2d(1, 20, (5, 5), (1, 1), (2, 2)) and conv.shape == (26, 20)
+    assert (relu.name, pool.name, flatten.name) == ("relu", "max_pool2d", "flatten")
+    assert pool.kernel_size == pool.stride == (2, 2)
+    assert linear == Linear(3920, 10) and linear.shape == (3921, 10)
+
+
+@pytest.mark.parametrize(
+    ("module", "match"),
+    [
+        (nn.Dropout(0.5), r"module 0 is Dropout\(p=0.5, inplace=False\): no Bayesian version"),
+        (nn.BatchNorm2d(3), r"module 0 is BatchNorm2d.*no Bayesian version"),
+        (nn.Linear(3, 2, bias=False), r"without bias \(pass bias=True\)"),
+        (nn.Conv2d(2, 2, 3, groups=2), r"groups, dilation or a non-zero padding mode"),
+        (nn.Conv2d(2, 2, 3, dilation=2), r"groups, dilation"),
+        (nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect"), r"non-zero padding mode"),
+        (nn.Conv2d(2, 2, 3, padding="same"), r"string padding"),
+        (nn.MaxPool2d(2, ceil_mode=True), r"padding, dilation, ceil_mode"),
+        (nn.Flatten(0), r"a Flatten other than Flatten\(\)"),
+    ],
+)
+def test_builder_refuses_what_it_cannot_make_bayesian(module: nn.Module, match: str) -> None:
+    with pytest.raises(ValueError, match=r"Expected Linear, Conv2d, ReLU, MaxPool2d or Flatten"):
+        layers_from_sequential(nn.Sequential(module))
+    with pytest.raises(ValueError, match=match):
+        layers_from_sequential(nn.Sequential(module))
+
+
+def test_builder_refuses_a_module_that_is_not_sequential() -> None:
+    with pytest.raises(TypeError, match=r"Expected an nn\.Sequential but got Linear"):
+        layers_from_sequential(nn.Linear(2, 2))
