@@ -7,10 +7,12 @@ import pytest
 import torch
 from helpers import assert_close
 from pyro.infer import TraceMeanField_ELBO
+from torch import nn
 from torch.distributions import Normal, kl_divergence
 
 from pyro_logits.bnn import (
     BayesianMLP,
+    BayesianNetwork,
     BNNClassifier,
     MeanFieldELBO,
     MeanFieldGuide,
@@ -153,16 +155,28 @@ def test_local_reparam_logits_match_weight_sampling_distribution() -> None:
     assert_close(local.std(0), sd, rtol=0.05)
 
 
+def small_lenet() -> BayesianNetwork:
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(2 * 2 * 2, 3)
+    )
+    return BayesianNetwork(net, input_shape=(1, 6, 6), prior_scale=[0.5, 2.0])
+
+
 @pytest.mark.parametrize("local_reparam", [True, False])
+@pytest.mark.parametrize("network", ["mlp", "lenet"])
 def test_loss_matches_trace_mean_field_elbo_when_the_posterior_is_a_point(
-    local_reparam: bool,
+    local_reparam: bool, network: str
 ) -> None:
     # With posterior scales of 1e-9 the one-sample likelihood term is deterministic, so our loss
     # and Pyro's TraceMeanField_ELBO on the same model and guide must agree, value and gradient.
     torch.set_default_dtype(torch.float64)
-    model = BayesianMLP(5, (7,), 3, prior_scale=[0.5, 2.0])
+    if network == "mlp":
+        model = BayesianMLP(5, (7,), 3, prior_scale=[0.5, 2.0])
+        x = torch.rand(6, 5)
+    else:
+        model, x = small_lenet(), torch.rand(6, 1, 6, 6)
     guide = MeanFieldGuide(model, init_scale=1e-9)
-    x, y = torch.rand(6, 5), torch.randint(3, (6,))
+    y = torch.randint(3, (6,))
     loc, log_scale = guide.posterior()
     with torch.no_grad():
         loc.unconstrained().normal_()
@@ -191,6 +205,37 @@ def test_kl_weight_scales_only_the_kl() -> None:
         loc, log_scale, prior_scale=model.prior_scales, numels=model.layer_numels
     )
     assert_close(losses[0] - losses[1], 0.75 * kl, rtol=1e-5)
+
+
+def test_network_from_sequential_is_the_mlp_of_the_same_sizes() -> None:
+    net = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 3))
+    model, mlp = BayesianNetwork(net, input_shape=(6,)), BayesianMLP(6, (4,), 3)
+    assert model.layers == mlp.layers and model.layer_shapes == mlp.layer_shapes == [(7, 4), (5, 3)]
+    assert model.num_classes == 3 and model.input_shape == (6,)
+
+
+@pytest.mark.parametrize(
+    ("net", "input_shape", "match"),
+    [
+        (
+            nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(10, 3)),
+            (1, 6, 6),
+            "Linear's in_features",
+        ),
+        (nn.Sequential(nn.Conv2d(1, 2, 3)), (1, 6, 6), r"end in class scores.*\(1, 2, 4, 4\)"),
+        (nn.Sequential(nn.Linear(5, 3)), (6,), r"inputs of shape \(6,\)"),
+        (nn.Sequential(nn.ReLU()), (6,), "at least one Linear or Conv2d"),
+    ],
+)
+def test_network_refuses_layers_that_do_not_fit(net, input_shape, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        BayesianNetwork(net, input_shape=input_shape)
+
+
+def test_classifier_checks_image_inputs() -> None:
+    clf = BNNClassifier(small_lenet())
+    with pytest.raises(ValueError, match=r"Expected float inputs of shape \(N, 1, 6, 6\)"):
+        clf.train_epoch(torch.rand(4, 36), torch.zeros(4, dtype=torch.long))
 
 
 def test_guide_refuses_params_of_another_network() -> None:
@@ -353,5 +398,26 @@ def test_short_training_on_real_mnist_beats_chance_by_far(
     losses = clf.fit(x, y, epochs=3, batch_size=128)
     assert losses[-1] < losses[0]
     log_probs = clf.predict_log_probs(x_test, num_samples=8)
+    accuracy = (log_probs.argmax(-1) == y_test).double().mean().item()
+    assert accuracy > 0.85
+
+
+@pytest.mark.mnist
+def test_a_bayesian_lenet_learns_real_mnist(mnist_subset: tuple[torch.Tensor, ...]) -> None:
+    x, y, x_test, y_test = (t.view(-1, 1, 28, 28) if t.dim() == 2 else t for t in mnist_subset)
+    lenet = nn.Sequential(
+        nn.Conv2d(1, 8, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 4 * 4, 10),
+    )
+    clf = BNNClassifier(BayesianNetwork(lenet, input_shape=(1, 28, 28)), lr=3e-3, kl_weight=0.1)
+    losses = clf.fit(x, y, epochs=2, batch_size=128)
+    assert losses[-1] < losses[0]
+    log_probs = clf.predict_log_probs(x_test, num_samples=4)
     accuracy = (log_probs.argmax(-1) == y_test).double().mean().item()
     assert accuracy > 0.85

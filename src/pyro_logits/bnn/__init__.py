@@ -1,11 +1,14 @@
-"""A Bayesian multilayer perceptron for classification, trained with Pyro's SVI.
+"""Bayesian neural networks for classification, trained with Pyro's SVI.
 
 The pieces are separate and swappable:
 
-- :class:`BayesianMLP`, the model: a ``N(0, prior_scale**2)`` prior on every weight and bias and
-  a categorical likelihood over the labels (:func:`~pyro_logits.observe_categorical`, which
-  scales a minibatch to the full data set). It is a plain Pyro model with one sample site per
-  layer, so Pyro's own tools (``TraceMeanField_ELBO``, ``Predictive``) run it as they are.
+- :class:`BayesianNetwork`, the model, stated as an ``nn.Sequential`` of ``Linear``,
+  ``Conv2d``, ``ReLU``, ``MaxPool2d`` and ``Flatten`` (:mod:`pyro_logits.bnn.layers`), and
+  :class:`BayesianMLP`, its multilayer perceptron: a ``N(0, prior_scale**2)`` prior on every
+  weight and bias and a categorical likelihood over the labels
+  (:func:`~pyro_logits.observe_categorical`, which scales a minibatch to the full data set).
+  It is a plain Pyro model with one sample site per weighted layer, so Pyro's own tools
+  (``TraceMeanField_ELBO``, ``Predictive``) run it as they are.
 - :class:`MeanFieldGuide`, the posterior: an independent Gaussian per weight, parametrised by
   its mean and log standard deviation.
 - :class:`MeanFieldELBO`, the loss handed to :class:`pyro.infer.SVI`: the KL divergence from
@@ -41,7 +44,7 @@ from pyro_logits.bnn.distributed import DataParallel, init_data_parallel
 from pyro_logits.bnn.guide import MeanFieldGuide
 from pyro_logits.bnn.kernel import gaussian_variance_and_kl, layer_variances_and_kl
 from pyro_logits.bnn.loss import MeanFieldELBO
-from pyro_logits.bnn.model import BayesianMLP
+from pyro_logits.bnn.model import BayesianMLP, BayesianNetwork
 from pyro_logits.bnn.optim import JointAdam
 
 __all__ = [
@@ -49,6 +52,7 @@ __all__ = [
     "GUIDES",
     "BNNClassifier",
     "BayesianMLP",
+    "BayesianNetwork",
     "DataParallel",
     "JointAdam",
     "MeanFieldELBO",

@@ -18,7 +18,7 @@ from pyro_logits._checkpoint import read_checkpoint, write_checkpoint
 from pyro_logits.bnn.distributed import DataParallel
 from pyro_logits.bnn.guide import MeanFieldGuide
 from pyro_logits.bnn.loss import MeanFieldELBO
-from pyro_logits.bnn.model import BayesianMLP
+from pyro_logits.bnn.model import BayesianNetwork
 from pyro_logits.bnn.optim import JointAdam, fused_adam_supported
 from pyro_logits.convert import predictive_log_probs
 
@@ -60,12 +60,12 @@ class _SVI(SVI):
 
 
 class BNNClassifier:
-    """Train a :class:`BayesianMLP` with SVI on minibatches and predict by Bayesian averaging.
+    """Train a :class:`BayesianNetwork` with SVI on minibatches and predict by Bayesian averaging.
 
     Parameters
     ----------
-    model : BayesianMLP
-        The model (architecture and priors).
+    model : BayesianNetwork
+        The model (architecture and priors), e.g. a :class:`BayesianMLP`.
     estimator : {"local-reparam", "sample-weights"}
         How the expected log-likelihood is estimated under the mean-field posterior: by local
         reparameterisation (faster and less noisy) or by one weight sample per step. (The guide
@@ -91,6 +91,7 @@ class BNNClassifier:
     Examples
     --------
     >>> import pyro, torch
+    >>> from pyro_logits.bnn import BayesianMLP
     >>> pyro.clear_param_store()
     >>> x, y = torch.rand(100, 6), torch.randint(2, (100,))
     >>> clf = BNNClassifier(BayesianMLP(6, (12,), 2), lr=0.01)
@@ -101,7 +102,7 @@ class BNNClassifier:
 
     def __init__(
         self,
-        model: BayesianMLP,
+        model: BayesianNetwork,
         *,
         estimator: Estimator = "local-reparam",
         lr: float = 1e-3,
@@ -165,7 +166,7 @@ class BNNClassifier:
         Parameters
         ----------
         x : torch.Tensor
-            Training inputs ``(N, in_features)`` on the classifier's device.
+            Training inputs ``(N, *model.input_shape)`` on the classifier's device.
         y : torch.Tensor
             Integer labels ``(N,)``.
         batch_size : int
@@ -205,10 +206,10 @@ class BNNClassifier:
         return total / len(batches)
 
     def _check_data(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        n, num_classes = x.shape[0], self.model.sizes[-1]
-        if x.dim() != 2 or x.shape[1] != self.model.sizes[0] or not x.is_floating_point():
+        n, num_classes, shape = x.shape[0], self.model.num_classes, self.model.input_shape
+        if x.shape[1:] != shape or not x.is_floating_point():
             raise ValueError(
-                f"Expected float inputs of shape (N, {self.model.sizes[0]}) but got "
+                f"Expected float inputs of shape (N, {', '.join(map(str, shape))}) but got "
                 f"{x.dtype} of shape {tuple(x.shape)}."
             )
         if y.shape != (n,) or y.is_floating_point() or y.dtype == torch.bool:
@@ -251,7 +252,7 @@ class BNNClassifier:
         Parameters
         ----------
         x : torch.Tensor
-            Inputs ``(N, in_features)``.
+            Inputs ``(N, *model.input_shape)``.
         num_samples : int
             Number of posterior weight samples ``S``.
         batch_size, sample_chunk : int

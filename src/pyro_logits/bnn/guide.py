@@ -9,14 +9,14 @@ import pyro
 import pyro.distributions as dist
 import torch
 
-from pyro_logits.bnn.model import BayesianMLP
+from pyro_logits.bnn.model import BayesianNetwork
 
 
 class MeanFieldGuide:
-    """Independent Gaussian posteriors over the weights of a :class:`BayesianMLP`.
+    """Independent Gaussian posteriors over the weights of a :class:`BayesianNetwork`.
 
     Two flat Pyro params hold every weight of the network, layer after layer (in the order of
-    :meth:`BayesianMLP.unflatten`): ``f"{name}.loc"``, the means, and ``f"{name}.log_scale"``,
+    :meth:`BayesianNetwork.unflatten`): ``f"{name}.loc"``, the means, and ``f"{name}.log_scale"``,
     the log standard deviations; both are unconstrained. Few, large params keep the per-step
     work of Pyro and Adam small. Means start as PyTorch's ``nn.Linear`` does, uniform in
     ``+-1/sqrt(fan_in)``; standard deviations start at ``init_scale``, small, so that the
@@ -25,7 +25,7 @@ class MeanFieldGuide:
 
     Parameters
     ----------
-    model : BayesianMLP
+    model : BayesianNetwork
         The model whose weight sites this guide covers.
     init_scale : float
         Initial standard deviation of every weight.
@@ -37,6 +37,7 @@ class MeanFieldGuide:
     Examples
     --------
     >>> import pyro, torch
+    >>> from pyro_logits.bnn import BayesianMLP
     >>> pyro.clear_param_store()
     >>> guide = MeanFieldGuide(BayesianMLP(4, (8,), 3))
     >>> sorted(guide(torch.rand(5, 4)))
@@ -47,7 +48,7 @@ class MeanFieldGuide:
 
     def __init__(
         self,
-        model: BayesianMLP,
+        model: BayesianNetwork,
         *,
         init_scale: float = 0.005,
         name: str = "guide",

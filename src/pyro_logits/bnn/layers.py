@@ -6,15 +6,15 @@ with weights holds them, bias included, as one matrix of shape ``(fan_in + 1, fa
 weights as applied to an input row (``h @ w`` for ``Linear``; for ``Conv2d``, to an unfolded
 input patch of ``in_channels * kh * kw`` values), the bias as the last row. Under independent
 Gaussian weights ``N(loc, var)``, a weighted layer's output given its input ``h`` is Gaussian
-with mean :meth:`Linear.mean` ``(h, loc)`` and variance :meth:`Linear.variance` ``(h, var)``,
-``conv(h**2, var)`` for a convolution: what local reparameterisation samples, one draw per
-output unit.
+with the mean and variance :meth:`Linear.moments` gives: ``h @ loc`` and ``h**2 @ var``, or
+``conv(h, loc)`` and ``conv(h**2, var)`` for a convolution. Local reparameterisation samples
+that output, one draw per output unit.
 
 For a fully connected layer the draws are exact per example. For a convolution each output
 unit's marginal is exact, but one weight sample is shared by all positions and correlates
 them, while local reparameterisation draws them independently: a mean over positions is
-unchanged, a max over them (pooling) is not. It remains a valid, lower-variance estimator of a
-slightly different objective, as for Kingma, Salimans and Welling's variational dropout.
+unchanged, a max over them (pooling) is not: the estimate is then that of a network whose
+weights are drawn anew at every position.
 """
 
 from __future__ import annotations
@@ -51,9 +51,12 @@ class Linear:
         """
         return _augment(h) @ w
 
-    def variance(self, h: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
-        """Output variance given the input ``h`` and independent weight variances ``var``."""
-        return _augment(h * h) @ var
+    def moments(
+        self, h: torch.Tensor, loc: torch.Tensor, var: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Output mean and variance given the input ``h`` and weights ``N(loc, var)``."""
+        h = _augment(h)
+        return h @ loc, (h * h) @ var
 
 
 @dataclass(frozen=True)
@@ -87,9 +90,11 @@ class Conv2d:
             h = h.expand(len(w), *h.shape)
         return torch.stack([self._conv(h_s, w_s) for h_s, w_s in zip(h, w, strict=True)])
 
-    def variance(self, h: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
-        """Output variance given the input ``h`` and independent weight variances ``var``."""
-        return self._conv(h * h, var)
+    def moments(
+        self, h: torch.Tensor, loc: torch.Tensor, var: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Output mean and variance given the input ``h`` and weights ``N(loc, var)``."""
+        return self._conv(h, loc), self._conv(h * h, var)
 
 
 @dataclass(frozen=True)
@@ -202,6 +207,7 @@ def local_reparam_forward(
     locs: Sequence[torch.Tensor],
     variances: Sequence[torch.Tensor],
     *,
+    noise_rows: tuple[int, int] | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Outputs with independent Gaussian weights, sampling each weighted layer's output.
@@ -214,6 +220,10 @@ def local_reparam_forward(
         A batch of inputs, ``(N, ...)``.
     locs, variances : sequence of torch.Tensor
         Means and variances of each weighted layer's weights, in :attr:`Linear.shape`.
+    noise_rows : tuple of (int, int), optional
+        ``(start, total)``: ``x`` is rows ``start:start + N`` of a batch of ``total``. Noise
+        is drawn for the whole batch and these rows used, so that the shards of one batch
+        over data-parallel processes get exactly the noise one process would draw.
     generator : torch.Generator, optional
         Source of the noise.
 
@@ -228,8 +238,10 @@ def local_reparam_forward(
         if isinstance(layer, Function):
             h = layer(h)
             continue
-        loc, var = next(weighted)
-        mean = layer.mean(h, loc)
-        noise = torch.randn(mean.shape, dtype=mean.dtype, device=mean.device, generator=generator)
-        h = mean + layer.variance(h, var).sqrt() * noise
+        mean, variance = layer.moments(h, *next(weighted))
+        shape = mean.shape if noise_rows is None else (noise_rows[1], *mean.shape[1:])
+        noise = torch.randn(shape, dtype=mean.dtype, device=mean.device, generator=generator)
+        if noise_rows is not None:
+            noise = noise[noise_rows[0] : noise_rows[0] + mean.shape[0]]
+        h = mean + variance.sqrt() * noise
     return h

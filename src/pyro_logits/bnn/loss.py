@@ -11,7 +11,7 @@ from pyro.infer.util import torch_item
 
 from pyro_logits.bnn.guide import MeanFieldGuide
 from pyro_logits.bnn.kernel import gaussian_variance_and_kl, layer_variances_and_kl
-from pyro_logits.bnn.model import BayesianMLP
+from pyro_logits.bnn.model import BayesianNetwork
 
 
 class Shard(NamedTuple):
@@ -55,6 +55,7 @@ class MeanFieldELBO(ELBO):
     Examples
     --------
     >>> import pyro, torch
+    >>> from pyro_logits.bnn import BayesianMLP
     >>> pyro.clear_param_store()
     >>> model = BayesianMLP(4, (8,), 3)
     >>> guide = MeanFieldGuide(model)
@@ -69,7 +70,7 @@ class MeanFieldELBO(ELBO):
 
     def differentiable_loss(
         self,
-        model: BayesianMLP,
+        model: BayesianNetwork,
         guide: MeanFieldGuide,
         x: torch.Tensor,
         y: torch.Tensor,
@@ -80,7 +81,7 @@ class MeanFieldELBO(ELBO):
     ) -> torch.Tensor:
         """Return a differentiable one-sample estimate of the negative ELBO.
 
-        The arguments after ``guide`` are the model's (see :meth:`BayesianMLP.forward`);
+        The arguments after ``guide`` are the model's (see :meth:`BayesianNetwork.forward`);
         ``shard`` says which rows of a data-parallel minibatch ``x`` holds (see
         :mod:`pyro_logits.bnn.distributed`).
         """
@@ -116,13 +117,15 @@ class MeanFieldELBO(ELBO):
             "MeanFieldELBO never traces the weight sites: it computes the KL in closed form."
         )
 
-    def loss(self, model: BayesianMLP, guide: MeanFieldGuide, *args: Any, **kwargs: Any) -> float:
+    def loss(
+        self, model: BayesianNetwork, guide: MeanFieldGuide, *args: Any, **kwargs: Any
+    ) -> float:
         """The estimate as a float, without gradients."""
         with torch.no_grad():
             return torch_item(self.differentiable_loss(model, guide, *args, **kwargs))
 
     def loss_and_grads(
-        self, model: BayesianMLP, guide: MeanFieldGuide, *args: Any, **kwargs: Any
+        self, model: BayesianNetwork, guide: MeanFieldGuide, *args: Any, **kwargs: Any
     ) -> float:
         """The estimate as a float, its gradients accumulated into the params' ``.grad``."""
         loss = self.differentiable_loss(model, guide, *args, **kwargs)

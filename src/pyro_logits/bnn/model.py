@@ -1,4 +1,4 @@
-"""The model: a multilayer perceptron with Gaussian priors on its weights, as a Pyro model."""
+"""The model: a classifier network with Gaussian priors on its weights, as a Pyro model."""
 
 from __future__ import annotations
 
@@ -9,18 +9,247 @@ from collections.abc import Sequence
 import pyro
 import pyro.distributions as dist
 import torch
+from torch import nn
 
-from pyro_logits.bnn.layers import _augment
+from pyro_logits.bnn.layers import (
+    Function,
+    Layer,
+    Linear,
+    layers_from_sequential,
+    local_reparam_forward,
+)
 from pyro_logits.observe import observe_categorical
 
 
-class BayesianMLP(pyro.nn.PyroModule):
+class BayesianNetwork(pyro.nn.PyroModule):
+    """A classifier network with Gaussian priors on its weights, as a Pyro model.
+
+    The network is stated as users write it, an ``nn.Sequential`` of ``Linear``, ``Conv2d``,
+    ``ReLU``, ``MaxPool2d`` and ``Flatten`` modules (see
+    :func:`~pyro_logits.bnn.layers.layers_from_sequential`; only their sizes are read), ending
+    in the logits of a categorical likelihood. Each weighted layer's weights and bias form one
+    sample site ``f"layers.{i}"`` (``i`` counts weighted layers) with value of shape
+    ``(fan_in + 1, fan_out)``: the weights as applied to an input row or unfolded patch, with
+    the bias as the last row.
+
+    Parameters
+    ----------
+    net : torch.nn.Sequential or sequence of layers
+        The network, or the layers :func:`~pyro_logits.bnn.layers.layers_from_sequential` gives.
+    input_shape : sequence of int
+        Shape of one input, e.g. ``(784,)`` for a flattened MNIST image or ``(1, 28, 28)``.
+    prior_scale : float or sequence of float
+        Standard deviation of the ``N(0, prior_scale**2)`` prior on every weight and bias, or
+        one value per weighted layer.
+
+    Raises
+    ------
+    ValueError
+        On a module without a Bayesian version, a network without weighted layers, layers
+        whose sizes do not fit ``input_shape`` or one another, an output that is not
+        ``(N, num_classes)``, or prior scales that are not positive, or not one or one per
+        weighted layer.
+
+    Examples
+    --------
+    >>> import pyro, torch
+    >>> from torch import nn
+    >>> pyro.clear_param_store()
+    >>> lenet = nn.Sequential(
+    ...     nn.Conv2d(1, 4, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(144, 10)
+    ... )
+    >>> model = BayesianNetwork(lenet, input_shape=(1, 16, 16))
+    >>> model.layer_shapes, model.num_classes
+    ([(26, 4), (145, 10)], 10)
+    >>> trace = pyro.poutine.trace(model).get_trace(torch.rand(3, 1, 16, 16))
+    >>> tuple(trace.nodes["_RETURN"]["value"].shape)
+    (3, 10)
+    """
+
+    def __init__(
+        self,
+        net: nn.Sequential | Sequence[Layer],
+        *,
+        input_shape: Sequence[int],
+        prior_scale: float | Sequence[float] = 0.2,
+    ) -> None:
+        super().__init__()
+        layers = layers_from_sequential(net) if isinstance(net, nn.Module) else list(net)
+        weighted = [layer for layer in layers if not isinstance(layer, Function)]
+        if not weighted:
+            raise ValueError("Expected a network with at least one Linear or Conv2d layer.")
+        num_layers = len(weighted)
+        scales = (
+            [float(prior_scale)] * num_layers
+            if isinstance(prior_scale, int | float)
+            else [float(s) for s in prior_scale]
+        )
+        if len(scales) != num_layers:
+            raise ValueError(
+                f"Expected one prior scale or {num_layers} (one per layer) but got "
+                f"{len(scales)}: {scales}."
+            )
+        if not all(s > 0 and math.isfinite(s) for s in scales):
+            raise ValueError(f"Expected positive finite prior scales but got {scales}.")
+        self.layers: list[Layer] = layers
+        self.input_shape: tuple[int, ...] = tuple(int(d) for d in input_shape)
+        self.prior_scales: tuple[float, ...] = tuple(scales)
+        self.layer_shapes: list[tuple[int, int]] = [layer.shape for layer in weighted]
+        self.num_classes: int = self._output_size()
+
+    def _output_size(self) -> int:
+        """Run the network on shapes alone (the meta device); return its number of outputs."""
+        x = torch.zeros((1, *self.input_shape), device="meta")
+        try:
+            out = self.network(x, [torch.zeros(s, device="meta") for s in self.layer_shapes])
+        except RuntimeError as error:
+            raise ValueError(
+                f"Expected layers that take inputs of shape {self.input_shape} one after "
+                f"another, but running them failed: {str(error).splitlines()[0]}; check "
+                f"input_shape and the sizes of the layers (after Flatten, Linear's "
+                f"in_features is channels x height x width)."
+            ) from None
+        if out.dim() != 2:
+            raise ValueError(
+                f"Expected the network to end in class scores of shape (N, num_classes) but "
+                f"it gives {tuple(out.shape)} for one input; end it with Flatten and Linear."
+            )
+        return out.shape[-1]
+
+    @property
+    def layer_numels(self) -> list[int]:
+        """Number of weights and biases of each layer."""
+        return [n_in * n_out for n_in, n_out in self.layer_shapes]
+
+    def unflatten(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """Split flat ``(..., P)`` params into ``(..., fan_in + 1, fan_out)`` views, one a layer."""
+        parts = flat.split(self.layer_numels, dim=-1)
+        return [p.unflatten(-1, shape) for p, shape in zip(parts, self.layer_shapes, strict=True)]
+
+    @property
+    def site_names(self) -> list[str]:
+        """Names of the weight sites, ``"layers.0"``, ``"layers.1"``, ..."""
+        return [f"layers.{i}" for i in range(len(self.layer_shapes))]
+
+    def prior(self, layer: int, *, device: torch.device | str | None = None) -> dist.Independent:
+        """The prior of one layer's weights and bias, one event of shape ``layer_shapes[layer]``.
+
+        Not validated: its values are the guide's samples, real by construction, and checking
+        every weight on every step would cost more than the network.
+        """
+        zero = torch.zeros((), device=device)
+        base = dist.Normal(zero, zero + self.prior_scales[layer], validate_args=False)
+        return base.expand(self.layer_shapes[layer]).to_event(2)
+
+    def network(self, x: torch.Tensor, weights: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Logits of the network with the given weights.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Inputs of shape ``(N, *input_shape)``.
+        weights : sequence of torch.Tensor
+            One ``(fan_in + 1, fan_out)`` tensor per weighted layer, or ``(S, fan_in + 1,
+            fan_out)`` for ``S`` weight samples at once.
+
+        Returns
+        -------
+        torch.Tensor
+            Logits of shape ``(N, num_classes)``, or ``(S, N, num_classes)``.
+        """
+        remaining = iter(weights)
+        h = x
+        for layer in self.layers:
+            h = layer(h) if isinstance(layer, Function) else layer.mean(h, next(remaining))
+        return h
+
+    def local_reparam_network(
+        self,
+        x: torch.Tensor,
+        locs: Sequence[torch.Tensor],
+        variances: Sequence[torch.Tensor],
+        *,
+        noise_rows: tuple[int, int] | None = None,
+    ) -> torch.Tensor:
+        """Logits with independent Gaussian weights, by sampling each unit's pre-activation.
+
+        Given a layer's input ``h``, the pre-activation ``h @ w`` of weights ``w ~ N(loc, var)``
+        is Gaussian with mean ``h @ loc`` and variance ``h**2 @ var`` (``conv(h, loc)`` and
+        ``conv(h**2, var)`` for a convolution); one draw per example and unit
+        (:func:`~pyro_logits.bnn.layers.local_reparam_forward`).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Inputs of shape ``(N, *input_shape)``.
+        locs, variances : sequence of torch.Tensor
+            Posterior means and variances of each layer's weights, ``(fan_in + 1, fan_out)``.
+        noise_rows : tuple of (int, int), optional
+            ``(start, total)``: ``x`` is rows ``start:start + N`` of a batch of ``total``, and
+            these rows of the whole batch's noise are used (data-parallel shards).
+
+        Returns
+        -------
+        torch.Tensor
+            Logits of shape ``(N, num_classes)``.
+        """
+        return local_reparam_forward(self.layers, x, locs, variances, noise_rows=noise_rows)
+
+    def likelihood(
+        self,
+        logits: torch.Tensor,
+        y: torch.Tensor | None,
+        *,
+        dataset_size: int | None = None,
+        validate: bool = True,
+    ) -> torch.Tensor:
+        """The observation site ``"obs"``: labels under categorical ``logits``.
+
+        ``validate`` is :func:`~pyro_logits.observe_categorical`'s: check logits and labels.
+        """
+        return observe_categorical("obs", logits, y, dataset_size=dataset_size, validate=validate)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        *,
+        dataset_size: int | None = None,
+        validate: bool = True,
+    ) -> torch.Tensor:
+        """Run the model: sample the weights, compute the logits, observe (or sample) labels.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Inputs of shape ``(N, *input_shape)``.
+        y : torch.Tensor, optional
+            Integer labels of shape ``(N,)``; ``None`` samples them.
+        dataset_size : int, optional
+            Size of the full data set when ``x`` is a minibatch of it.
+        validate : bool
+            Check the logits and labels at the likelihood.
+
+        Returns
+        -------
+        torch.Tensor
+            The logits, ``(N, num_classes)``.
+        """
+        weights = [
+            pyro.sample(name, self.prior(i, device=x.device))
+            for i, name in enumerate(self.site_names)
+        ]
+        logits = self.network(x, weights)
+        self.likelihood(logits, y, dataset_size=dataset_size, validate=validate)
+        return logits
+
+
+class BayesianMLP(BayesianNetwork):
     """A multilayer perceptron with Gaussian priors on its weights, as a Pyro model.
 
-    Layer ``i`` maps ``sizes[i]`` to ``sizes[i + 1]`` units; every layer but the last is
-    followed by a ReLU, and the last gives the logits of a categorical likelihood. Each layer's
-    weights and bias form one sample site ``f"layers.{i}"`` with value of shape
-    ``(sizes[i] + 1, sizes[i + 1])``: the weight matrix (applied as ``h @ w``) with the bias as
+    A :class:`BayesianNetwork` of ``Linear`` layers with ReLUs between them: layer ``i`` maps
+    ``sizes[i]`` to ``sizes[i + 1]`` units, its site ``f"layers.{i}"`` has shape
+    ``(sizes[i] + 1, sizes[i + 1])``, the weight matrix (applied as ``h @ w``) with the bias as
     its last row.
 
     Parameters
@@ -59,169 +288,11 @@ class BayesianMLP(pyro.nn.PyroModule):
         *,
         prior_scale: float | Sequence[float] = 0.2,
     ) -> None:
-        super().__init__()
         sizes = (int(in_features), *(int(h) for h in hidden), int(num_classes))
         if min(sizes) < 1:
             raise ValueError(f"Expected positive layer sizes but got {sizes}.")
-        num_layers = len(sizes) - 1
-        scales = (
-            [float(prior_scale)] * num_layers
-            if isinstance(prior_scale, int | float)
-            else [float(s) for s in prior_scale]
-        )
-        if len(scales) != num_layers:
-            raise ValueError(
-                f"Expected one prior scale or {num_layers} (one per layer) but got "
-                f"{len(scales)}: {scales}."
-            )
-        if not all(s > 0 and math.isfinite(s) for s in scales):
-            raise ValueError(f"Expected positive finite prior scales but got {scales}.")
+        layers: list[Layer] = []
+        for n_in, n_out in itertools.pairwise(sizes):
+            layers += [Linear(n_in, n_out), Function("relu")]
+        super().__init__(layers[:-1], input_shape=(sizes[0],), prior_scale=prior_scale)
         self.sizes: tuple[int, ...] = sizes
-        self.prior_scales: tuple[float, ...] = tuple(scales)
-
-    @property
-    def layer_shapes(self) -> list[tuple[int, int]]:
-        """Shape of each layer's site: ``(fan_in + 1, fan_out)``, the bias being the last row."""
-        return [(n_in + 1, n_out) for n_in, n_out in itertools.pairwise(self.sizes)]
-
-    @property
-    def layer_numels(self) -> list[int]:
-        """Number of weights and biases of each layer."""
-        return [n_in * n_out for n_in, n_out in self.layer_shapes]
-
-    def unflatten(self, flat: torch.Tensor) -> list[torch.Tensor]:
-        """Split flat ``(..., P)`` params into ``(..., fan_in + 1, fan_out)`` views, one a layer."""
-        parts = flat.split(self.layer_numels, dim=-1)
-        return [p.unflatten(-1, shape) for p, shape in zip(parts, self.layer_shapes, strict=True)]
-
-    @property
-    def site_names(self) -> list[str]:
-        """Names of the weight sites, ``"layers.0"``, ``"layers.1"``, ..."""
-        return [f"layers.{i}" for i in range(len(self.layer_shapes))]
-
-    def prior(self, layer: int, *, device: torch.device | str | None = None) -> dist.Independent:
-        """The prior of one layer's weights and bias, one event of shape ``layer_shapes[layer]``.
-
-        Not validated: its values are the guide's samples, real by construction, and checking
-        every weight on every step would cost more than the network.
-        """
-        zero = torch.zeros((), device=device)
-        base = dist.Normal(zero, zero + self.prior_scales[layer], validate_args=False)
-        return base.expand(self.layer_shapes[layer]).to_event(2)
-
-    def network(self, x: torch.Tensor, weights: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Logits of the network with the given weights.
-
-        Parameters
-        ----------
-        x : torch.Tensor
-            Inputs of shape ``(N, in_features)``.
-        weights : sequence of torch.Tensor
-            One ``(fan_in + 1, fan_out)`` tensor per layer, or ``(S, fan_in + 1, fan_out)`` for
-            ``S`` weight samples at once.
-
-        Returns
-        -------
-        torch.Tensor
-            Logits of shape ``(N, num_classes)``, or ``(S, N, num_classes)``.
-        """
-        h = x
-        for i, w in enumerate(weights):
-            h = _augment(h) @ w
-            if i < len(weights) - 1:
-                h = torch.relu(h)
-        return h
-
-    def local_reparam_network(
-        self,
-        x: torch.Tensor,
-        locs: Sequence[torch.Tensor],
-        variances: Sequence[torch.Tensor],
-        *,
-        noise_rows: tuple[int, int] | None = None,
-    ) -> torch.Tensor:
-        """Logits with independent Gaussian weights, by sampling each unit's pre-activation.
-
-        Given a layer's input ``h``, the pre-activation ``h @ w`` of weights ``w ~ N(loc, var)``
-        is Gaussian with mean ``h @ loc`` and variance ``h**2 @ var``; one draw per example and
-        unit has the same distribution, per example, as a forward pass with sampled weights.
-
-        Parameters
-        ----------
-        x : torch.Tensor
-            Inputs of shape ``(N, in_features)``.
-        locs, variances : sequence of torch.Tensor
-            Posterior means and variances of each layer's weights, ``(fan_in + 1, fan_out)``.
-        noise_rows : tuple of (int, int), optional
-            ``(start, total)``: ``x`` is rows ``start:start + N`` of a batch of ``total``. Noise
-            is drawn for the whole batch and these rows used, so that the shards of one batch
-            over data-parallel processes get exactly the noise one process would draw.
-
-        Returns
-        -------
-        torch.Tensor
-            Logits of shape ``(N, num_classes)``.
-        """
-        h = x
-        for i, (loc, var) in enumerate(zip(locs, variances, strict=True)):
-            h = _augment(h)
-            mean = h @ loc
-            std = ((h * h) @ var).sqrt()
-            if noise_rows is None:
-                noise = torch.randn_like(mean)
-            else:
-                start, total = noise_rows
-                full = torch.randn((total, mean.shape[-1]), dtype=mean.dtype, device=mean.device)
-                noise = full[start : start + mean.shape[0]]
-            h = mean + std * noise
-            if i < len(locs) - 1:
-                h = torch.relu(h)
-        return h
-
-    def likelihood(
-        self,
-        logits: torch.Tensor,
-        y: torch.Tensor | None,
-        *,
-        dataset_size: int | None = None,
-        validate: bool = True,
-    ) -> torch.Tensor:
-        """The observation site ``"obs"``: labels under categorical ``logits``.
-
-        ``validate`` is :func:`~pyro_logits.observe_categorical`'s: check logits and labels.
-        """
-        return observe_categorical("obs", logits, y, dataset_size=dataset_size, validate=validate)
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor | None = None,
-        *,
-        dataset_size: int | None = None,
-        validate: bool = True,
-    ) -> torch.Tensor:
-        """Run the model: sample the weights, compute the logits, observe (or sample) labels.
-
-        Parameters
-        ----------
-        x : torch.Tensor
-            Inputs of shape ``(N, in_features)``.
-        y : torch.Tensor, optional
-            Integer labels of shape ``(N,)``; ``None`` samples them.
-        dataset_size : int, optional
-            Size of the full data set when ``x`` is a minibatch of it.
-        validate : bool
-            Check the logits and labels at the likelihood.
-
-        Returns
-        -------
-        torch.Tensor
-            The logits, ``(N, num_classes)``.
-        """
-        weights = [
-            pyro.sample(name, self.prior(i, device=x.device))
-            for i, name in enumerate(self.site_names)
-        ]
-        logits = self.network(x, weights)
-        self.likelihood(logits, y, dataset_size=dataset_size, validate=validate)
-        return logits
