@@ -1,6 +1,6 @@
 """BNN training speed on MNIST against the plain-PyTorch floor and idiomatic Pyro, in one run.
 
-Every system trains the same 784-400-400-10 network on the same data, batch 128, Adam lr 1e-3,
+Every MLP system trains the same 784-400-400-10 network on the same data, batch 128, Adam lr 1e-3,
 and the systems take turns epoch by epoch, so machine noise hits them alike. Reported per
 system: seconds per epoch (median), the ratio to each floor, test accuracy and NLL after the
 same epochs, the training time to 98% test accuracy, and the peak RSS of a child process that
@@ -11,10 +11,14 @@ Systems:
 - ``mlp``: a plain deterministic ``nn.Sequential`` MLP with ``torch.optim.Adam`` defaults, the
   cost floor as users write it; ``mlp-fused``: the same with ``Adam(fused=True)``.
 - ``bnn-local-reparam`` and ``bnn-sample-weights``: :class:`pyro_logits.bnn.BNNClassifier`.
+- ``lenet`` and ``bnn-lenet``: the 20-50-500 LeNet-5 (:func:`pyro_logits.bnn.lenet`), plain
+  and as a :class:`pyro_logits.bnn.BayesianNetwork` (local reparameterisation); the Bayesian
+  one is also compared with the plain one of the same shape.
 - ``pyro-idiomatic``: ``PyroModule[nn.Linear]`` layers with ``PyroSample`` Normal priors,
   ``AutoNormal``, ``Trace_ELBO`` and ``pyro.plate`` subsampling, as the Pyro tutorials write it.
 
-Run: ``python benchmarks/bnn_speed.py --data-dir DIR [--quick] [--epochs N] [--out DIR]``.
+Run: ``python benchmarks/bnn_speed.py --data-dir DIR [--quick] [--epochs N] [--out DIR]``, and
+``--systems lenet bnn-lenet`` for the convolutional rows (not in the default run).
 """
 
 from __future__ import annotations
@@ -40,7 +44,14 @@ from pyro.infer.autoguide import AutoNormal
 from pyro.nn import PyroModule, PyroSample
 from torch import nn
 
-from pyro_logits.bnn import BayesianMLP, BNNClassifier, PlainMLP
+from pyro_logits.bnn import (
+    BayesianMLP,
+    BayesianNetwork,
+    BNNClassifier,
+    PlainMLP,
+    PlainNetwork,
+    lenet,
+)
 from pyro_logits.convert import predictive_log_probs
 from pyro_logits.datasets import load_mnist
 
@@ -51,6 +62,7 @@ EVAL_SAMPLES = 16
 # The reference script's tempered posterior (see models/bnn_mnist.py); lr stays constant.
 KL_WEIGHT = 0.1
 SYSTEMS = ("mlp", "mlp-fused", "bnn-local-reparam", "bnn-sample-weights", "pyro-idiomatic")
+LENET_SYSTEMS = ("lenet", "bnn-lenet")  # run with --systems lenet bnn-lenet
 
 
 @dataclass
@@ -72,15 +84,26 @@ def batches(n: int, steps: int | None, generator: torch.Generator) -> list[torch
     return list(order if steps is None else order[:steps])
 
 
-def make_mlp(fused: bool) -> System:
-    mlp = PlainMLP(SIZES, lr=LR, fused=fused)
+def images(x: torch.Tensor) -> torch.Tensor:
+    """Flat MNIST rows as ``(N, 1, 28, 28)`` images (a view)."""
+    return x.view(-1, 1, 28, 28)
+
+
+def make_plain(name: str) -> System:
+    if name == "lenet":
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            plain: PlainNetwork = PlainNetwork(lenet(), lr=LR)
+        shape = images
+    else:
+        plain, shape = PlainMLP(SIZES, lr=LR, fused=name == "mlp-fused"), (lambda x: x)
     generator = torch.Generator().manual_seed(0)
 
     def train(x: torch.Tensor, y: torch.Tensor, steps: int | None) -> None:
         for idx in batches(len(x), steps, generator):
-            mlp.step(x[idx], y[idx])
+            plain.step(shape(x[idx]), y[idx])
 
-    return System("mlp-fused" if fused else "mlp", train, mlp.log_probs)
+    return System(name, train, lambda x: plain.log_probs(shape(x)))
 
 
 class ParamScope:
@@ -99,31 +122,32 @@ class ParamScope:
             self.state = pyro.get_param_store().get_state()
 
 
-def make_bnn(estimator: str, n: int) -> System:
+def make_bnn(estimator: str, n: int, *, arch: str = "mlp") -> System:
     scope = ParamScope()
-    clf = scope(
-        lambda: BNNClassifier(
-            BayesianMLP(784, (400, 400), 10), estimator=estimator, lr=LR, kl_weight=KL_WEIGHT
-        )
-    )
+    if arch == "lenet":
+        model: BayesianNetwork = BayesianNetwork(lenet(), input_shape=(1, 28, 28))
+        shape = images
+    else:
+        model, shape = BayesianMLP(784, (400, 400), 10), (lambda x: x)
+    clf = scope(lambda: BNNClassifier(model, estimator=estimator, lr=LR, kl_weight=KL_WEIGHT))
     assert isinstance(clf, BNNClassifier)
 
     def train(x: torch.Tensor, y: torch.Tensor, steps: int | None) -> None:
         def run() -> None:
             if steps is None:
-                clf.train_epoch(x, y, batch_size=BATCH)
+                clf.train_epoch(shape(x), y, batch_size=BATCH)
                 return
             for idx in batches(len(x), steps, clf.generator):
-                clf.svi.step(x[idx], y[idx], dataset_size=n, validate=False)
+                clf.svi.step(shape(x[idx]), y[idx], dataset_size=n, validate=False)
 
         scope(run)
 
     def log_probs(x: torch.Tensor) -> torch.Tensor:
-        out = scope(lambda: clf.predict_log_probs(x, num_samples=EVAL_SAMPLES))
+        out = scope(lambda: clf.predict_log_probs(shape(x), num_samples=EVAL_SAMPLES))
         assert isinstance(out, torch.Tensor)
         return out
 
-    return System(f"bnn-{estimator}", train, log_probs)
+    return System("bnn-lenet" if arch == "lenet" else f"bnn-{estimator}", train, log_probs)
 
 
 class IdiomaticPyroMLP(PyroModule):
@@ -186,8 +210,10 @@ def make_idiomatic_pyro() -> System:
 
 
 def make_system(name: str, n: int) -> System:
-    if name.startswith("mlp"):
-        return make_mlp(fused=name == "mlp-fused")
+    if name in ("mlp", "mlp-fused", "lenet"):
+        return make_plain(name)
+    if name == "bnn-lenet":
+        return make_bnn("local-reparam", n, arch="lenet")
     if name.startswith("bnn-"):
         return make_bnn(name.removeprefix("bnn-"), n)
     return make_idiomatic_pyro()
@@ -223,7 +249,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     )
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default 10, quick: 1)")
     parser.add_argument("--steps", type=int, default=None, help="steps per epoch (quick: 40)")
-    parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
+    parser.add_argument(
+        "--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS + LENET_SYSTEMS
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -310,6 +338,12 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             f"{r['ratio_to_mlp_fused']:7.2f} {r['test_accuracy']:8.4f} {r['test_nll']:6.3f} "
             f"{to98:>9} {r['peak_rss_mb']:7.0f} {r['rss_ratio_to_mlp']:6.2f}"
         )
+    if {"lenet", "bnn-lenet"} <= by_name.keys():
+        ratio = statistics.median(by_name["bnn-lenet"].epoch_seconds) / statistics.median(
+            by_name["lenet"].epoch_seconds
+        )
+        print(f"bnn-lenet / lenet (same shape, deterministic): {ratio:.2f}x s/epoch")
+        next(r for r in rows if r["system"] == "bnn-lenet")["ratio_to_lenet"] = ratio
     result = {
         "rows": rows,
         "epochs": epochs,

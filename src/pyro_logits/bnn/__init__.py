@@ -38,7 +38,7 @@ Examples
 True
 """
 
-from pyro_logits.bnn.baseline import PlainMLP
+from pyro_logits.bnn.baseline import PlainMLP, PlainNetwork, lenet
 from pyro_logits.bnn.classifier import ESTIMATORS, GUIDES, BNNClassifier
 from pyro_logits.bnn.distributed import DataParallel, init_data_parallel
 from pyro_logits.bnn.guide import MeanFieldGuide
@@ -58,7 +58,9 @@ __all__ = [
     "MeanFieldELBO",
     "MeanFieldGuide",
     "PlainMLP",
+    "PlainNetwork",
     "gaussian_variance_and_kl",
     "init_data_parallel",
     "layer_variances_and_kl",
+    "lenet",
 ]
