@@ -16,19 +16,27 @@ itself, verified against the MD5 of the canonical uncompressed files, looking in
 Files are written to the cache atomically (temporary file in the same directory, ``fsync``,
 ``os.replace``), and only once they have passed verification, so an interrupted or corrupt
 download never leaves a file there.
+
+:func:`random_shift` moves images by a few pixels (training augmentation) and :func:`corrupt`
+makes the corrupted test sets of a shift test (:data:`CORRUPTIONS`).
 """
 
 from pyro_logits.datasets._cache import DATA_DIR_ENV, MNIST_MD5
 from pyro_logits.datasets._idx import load_idx_dataset, read_idx
 from pyro_logits.datasets._mirrors import MNIST_MIRRORS
 from pyro_logits.datasets._mnist import find_mnist, load_mnist
+from pyro_logits.datasets._transforms import CORRUPTIONS, corrupt, random_shift, shift_images
 
 __all__ = [
+    "CORRUPTIONS",
     "DATA_DIR_ENV",
     "MNIST_MD5",
     "MNIST_MIRRORS",
+    "corrupt",
     "find_mnist",
     "load_idx_dataset",
     "load_mnist",
+    "random_shift",
     "read_idx",
+    "shift_images",
 ]
