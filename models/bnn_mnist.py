@@ -51,11 +51,14 @@ from pyro_logits import metrics
 from pyro_logits.bnn import (
     ESTIMATORS,
     BayesianMLP,
+    BayesianNetwork,
     BNNClassifier,
     PlainMLP,
+    PlainNetwork,
     init_data_parallel,
+    lenet,
 )
-from pyro_logits.datasets import load_mnist
+from pyro_logits.datasets import CORRUPTIONS, corrupt, load_mnist, random_shift
 from pyro_logits.scripts import (
     atomic_write,
     nonnegative_int,
@@ -65,7 +68,13 @@ from pyro_logits.scripts import (
     unit_interval,
 )
 
-OUTPUTS = ("metrics.json", "reliability.png", "entropy_hist.png", "checkpoint.pt")
+OUTPUTS = (
+    "metrics.json",
+    "reliability.png",
+    "entropy_hist.png",
+    "shift_test.png",
+    "checkpoint.pt",
+)
 
 # Keys of the config that change what is trained; a resumed run must match them.
 TRAINING_KEYS = (
@@ -79,6 +88,8 @@ TRAINING_KEYS = (
     "estimator",
     "seed",
     "train_size",
+    "arch",
+    "shift",
 )
 
 
@@ -86,6 +97,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line (``argv`` defaults to ``sys.argv[1:]``)."""
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument(
+        "--arch",
+        choices=("mlp", "lenet"),
+        default="mlp",
+        help="784-(hidden)-10 MLP, or the 20-50-500 LeNet-5 (--hidden is then unused)",
+    )
+    parser.add_argument(
+        "--shift",
+        type=nonnegative_int,
+        default=0,
+        help="move each training image by up to this many pixels, anew every epoch",
+    )
+    parser.add_argument(
+        "--shift-test-samples",
+        type=positive_int,
+        default=8,
+        help="posterior samples for each corrupted test set of the shift test and each "
+        "out-of-distribution set",
     )
     parser.add_argument("--epochs", type=nonnegative_int, default=30, help="training epochs")
     parser.add_argument("--batch-size", type=positive_int, default=128, help="minibatch size")
@@ -153,7 +183,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--baseline",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="time a plain PyTorch MLP epoch for comparison",
+        help="time a plain PyTorch MLP epoch for comparison (with --arch lenet: train a plain "
+        "LeNet of the same shape alongside, for the comparison and the shift test)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
@@ -227,6 +258,49 @@ class _PlainMLP:
             self.mlp.step(x[idx], y[idx])
         _sync(x.device)
         return (time.perf_counter() - start) * num_batches / steps
+
+
+class _PlainLeNet:
+    """The plain LeNet of the Bayesian one's shape, trained alongside on the same images.
+
+    One epoch after each Bayesian epoch, on the same (shifted) images, with Adam's defaults;
+    its weights and batch order come from its own seed, leaving the Bayesian run's stream
+    untouched.
+    """
+
+    def __init__(self, device: torch.device, seed: int) -> None:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            self.plain = PlainNetwork(lenet(), device=device)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def train_epoch(self, x: torch.Tensor, y: torch.Tensor, *, batch_size: int) -> float:
+        """One epoch on images ``x``; return its seconds."""
+        order = torch.randperm(x.shape[0], generator=self.generator).to(x.device)
+        _sync(x.device)
+        start = time.perf_counter()
+        for idx in order.split(batch_size):
+            self.plain.step(x[idx], y[idx])
+        _sync(x.device)
+        return time.perf_counter() - start
+
+    def log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """Log class probabilities of images ``x``, on the CPU."""
+        return torch.cat([self.plain.log_probs(xb).cpu() for xb in x.split(1000)])
+
+    def state_dict(self) -> dict[str, Any]:
+        """The network, Adam's state and the batch order's random state."""
+        return {
+            "net": self.plain.net.state_dict(),
+            "optimizer": self.plain.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output."""
+        self.plain.net.load_state_dict(state["net"])
+        self.plain.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
 
 
 def _sync(device: torch.device) -> None:
@@ -303,6 +377,74 @@ def _plot(
     plt.close(fig)
 
 
+def model_input(arch: str) -> Any:
+    """How flat MNIST rows are given to the network: as they are, or as ``(N, 1, 28, 28)``."""
+    if arch == "lenet":
+        return lambda t: t.view(-1, 1, 28, 28)
+    return lambda t: t
+
+
+def _scores(log_probs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    return {
+        "accuracy": metrics.accuracy(log_probs, labels),
+        "nll": metrics.nll(log_probs, labels),
+        "ece": metrics.expected_calibration_error(log_probs, labels, n_bins=15),
+    }
+
+
+def _shift_test(
+    clf: BNNClassifier,
+    plain: _PlainLeNet | None,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    as_input: Any,
+    *,
+    samples: int,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Accuracy, NLL and ECE on the clean and each corrupted test set, per network."""
+    results = {}
+    for name in ("clean", *CORRUPTIONS):
+        images = x_test if name == "clean" else corrupt(x_test, name, seed=0)
+        row = {
+            "bnn": _scores(
+                clf.predict_log_probs(as_input(images), num_samples=samples).cpu(), y_test
+            )
+        }
+        if plain is not None:
+            row["plain"] = _scores(plain.log_probs(as_input(images)), y_test)
+        results[name] = row
+    return results
+
+
+def _plot_shift(shift_test: dict[str, dict[str, dict[str, float]]], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(shift_test)
+    nets = [net for net in ("bnn", "plain") if net in shift_test[names[0]]]
+    labels = {"bnn": "Bayesian (posterior predictive)", "plain": "plain, same shape"}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    width = 0.8 / len(nets)
+    for ax, key, title in zip(
+        axes, ("nll", "accuracy"), ("test NLL", "test accuracy"), strict=True
+    ):
+        for i, net in enumerate(nets):
+            values = [shift_test[name][net][key] for name in names]
+            positions = [j + (i - (len(nets) - 1) / 2) * width for j in range(len(names))]
+            ax.bar(positions, values, width=width, label=labels[net])
+        ax.set_xticks(range(len(names)), [n.replace("_", "\n") for n in names], fontsize=8)
+        ax.set_title(f"Shift test: {title}")
+        if key == "nll":
+            ax.set_yscale("log")
+    axes[0].legend()
+    fig.tight_layout()
+    with atomic_write(out / "shift_test.png") as f:
+        fig.savefig(f, format="png", dpi=120)
+    plt.close(fig)
+
+
 def _table(rows: list[tuple[str, str]]) -> str:
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
@@ -351,7 +493,14 @@ def _run(
     pyro.clear_param_store()
     pyro.set_rng_seed(args.seed)
     prior_scale = args.prior_scale[0] if len(args.prior_scale) == 1 else args.prior_scale
-    model = BayesianMLP(x.shape[1], args.hidden, 10, prior_scale=prior_scale)
+    if args.arch == "lenet":
+        model: BayesianNetwork = BayesianNetwork(
+            lenet(), input_shape=(1, 28, 28), prior_scale=prior_scale
+        )
+    else:
+        model = BayesianMLP(x.shape[1], args.hidden, 10, prior_scale=prior_scale)
+    as_input = model_input(args.arch)
+    shifts = torch.Generator().manual_seed(args.seed + 2)
     clf = BNNClassifier(
         model,
         estimator=args.estimator,
@@ -377,12 +526,21 @@ def _run(
                 f"(checkpoint, now): {changed}; pass the same flags or another --out."
             )
         history = extra["history"]
+        shifts.set_state(extra["shift_rng"])
+        resumed_plain = extra.get("plain")
         say(f"resumed from {checkpoint} after epoch {clf.epoch}")
-    elif args.resume:
-        say(f"no checkpoint at {checkpoint}: starting afresh")
+    else:
+        resumed_plain = None
+        if args.resume:
+            say(f"no checkpoint at {checkpoint}: starting afresh")
 
-    baseline = None
-    if args.baseline and parallel is None:
+    baseline, plain_lenet = None, None
+    if args.baseline and parallel is None and args.arch == "lenet":
+        plain_lenet = _PlainLeNet(device, args.seed)
+        if resumed_plain is not None:
+            plain_lenet.load_state_dict(resumed_plain)
+        history.setdefault("baseline_seconds_per_epoch", [])
+    elif args.baseline and parallel is None:
         baseline = _PlainMLP(model.sizes, device)
         baseline.seconds_per_epoch(x, y, batch_size=args.batch_size)  # warm-up
         history.setdefault("baseline_seconds_per_epoch", [])
@@ -396,10 +554,11 @@ def _run(
             f"epoch {epoch}/{args.epochs}",
             args.no_progress or not main_process,
         )
+        x_epoch = as_input(random_shift(x, args.shift, generator=shifts) if args.shift else x)
         _sync(device)
         start = time.perf_counter()
         with check:
-            loss = clf.train_epoch(x, y, batch_size=args.batch_size, callback=_show_elbo(bar))
+            loss = clf.train_epoch(x_epoch, y, batch_size=args.batch_size, callback=_show_elbo(bar))
         _sync(device)
         seconds = time.perf_counter() - start
         bar.close()
@@ -410,14 +569,21 @@ def _run(
             mlp = baseline.seconds_per_epoch(x, y, batch_size=args.batch_size)
             history["baseline_seconds_per_epoch"].append(mlp)
             line += f" (plain MLP {mlp:.2f} s)"
+        if plain_lenet is not None:
+            plain = plain_lenet.train_epoch(x_epoch, y, batch_size=args.batch_size)
+            history["baseline_seconds_per_epoch"].append(plain)
+            line += f" (plain LeNet {plain:.2f} s)"
         quick_eval = args.eval_every and (epoch % args.eval_every == 0 or epoch == args.epochs)
         if quick_eval and main_process:
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                quick = clf.predict_log_probs(x_test, num_samples=4)
+                quick = clf.predict_log_probs(as_input(x_test), num_samples=4)
             line += f"  test acc {100 * metrics.accuracy(quick, y_test):.2f}% (4 samples)"
         say(line, flush=True)
         if main_process:
-            clf.save(checkpoint, extra={"config": config, "history": history})
+            extra = {"config": config, "history": history, "shift_rng": shifts.get_state()}
+            if plain_lenet is not None:
+                extra["plain"] = plain_lenet.state_dict()
+            clf.save(checkpoint, extra=extra)
         if parallel is not None:
             parallel.barrier()  # the checkpoint is complete before any process goes on
 
@@ -432,12 +598,16 @@ def _run(
         "rotated": metrics.rotate_images(x_test.cpu(), angles).to(device),
         "noise": metrics.noise_images(x_test.shape[0], generator=shift).to(device),
     }
-    log_probs = clf.predict_log_probs(x_test, num_samples=args.num_samples).cpu()
-    y_test = y_test.cpu()
-    ood_log_probs = {
-        k: clf.predict_log_probs(v, num_samples=args.num_samples).cpu()
+    log_probs = clf.predict_log_probs(as_input(x_test), num_samples=args.num_samples).cpu()
+    y_test_cpu = y_test.cpu()
+    ood_log_probs = {  # as many samples as each corrupted set of the shift test
+        k: clf.predict_log_probs(as_input(v), num_samples=args.shift_test_samples).cpu()
         for k, v in ood_inputs.items()
     }
+    shift_test = _shift_test(
+        clf, plain_lenet, x_test, y_test_cpu, as_input, samples=args.shift_test_samples
+    )
+    y_test = y_test_cpu
     entropies = {"test": metrics.predictive_entropy(log_probs)}
     entropies.update({k: metrics.predictive_entropy(v) for k, v in ood_log_probs.items()})
     # OOD detection by predictive entropy (what metrics.ood_auroc computes), reusing it.
@@ -463,10 +633,16 @@ def _run(
         ),
         "eval_seconds": time.perf_counter() - eval_start,
         "config": config,
+        "baseline_network": "plain LeNet (trained alongside)"
+        if args.arch == "lenet"
+        else "plain MLP (timed bursts)",
+        "shift_test": shift_test,
+        "shift_test_samples": args.shift_test_samples,
         "world_size": parallel.world_size if parallel is not None else 1,
         "versions": _versions(),
     }
     _plot(log_probs, y_test, entropies, args.out)
+    _plot_shift(shift_test, args.out)
     results["wall_minutes"] = (time.perf_counter() - wall_start) / 60
     with atomic_write(args.out / "metrics.json") as f:
         f.write((json.dumps(results, indent=2) + "\n").encode())
@@ -479,9 +655,9 @@ def _run(
         *((f"OOD AUROC ({k})", f"{v:.4f}") for k, v in ood_auroc.items()),
         ("epochs", str(clf.epoch)),
         ("s/epoch (median)", f"{median_epoch:.2f}" if median_epoch else "-"),
-        ("plain MLP s/epoch (median)", f"{mlp_median:.2f}" if mlp_median else "-"),
+        (f"plain {args.arch} s/epoch (median)", f"{mlp_median:.2f}" if mlp_median else "-"),
         (
-            "ratio to plain MLP",
+            f"ratio to plain {args.arch}",
             f"{results['seconds_per_epoch_ratio_to_mlp']:.2f}x"
             if results["seconds_per_epoch_ratio_to_mlp"]
             else "-",
@@ -490,6 +666,13 @@ def _run(
         ("outputs", str(args.out)),
     ]
     say(_table(rows))
+    say("\nshift test (accuracy / NLL / ECE, " + f"{args.shift_test_samples} posterior samples):")
+    for name, row in shift_test.items():
+        cells = [
+            f"{net} {100 * v['accuracy']:6.2f}% {v['nll']:7.4f} {100 * v['ece']:5.2f}%"
+            for net, v in row.items()
+        ]
+        say(f"  {name:14} " + "   ".join(cells))
     return results
 
 

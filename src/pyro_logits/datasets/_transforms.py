@@ -47,6 +47,7 @@ def shift_images(images: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -
     [[2, 1]]
     """
     square = _as_images(images)
+    rows, cols = rows.to(images.device), cols.to(images.device)
     pad = int(max(rows.abs().max(), cols.abs().max())) if len(images) else 0
     padded = F.pad(square, (pad, pad, pad, pad))
     out = torch.empty_like(square)
