@@ -174,6 +174,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--train-size", type=positive_int, default=None, help="use the first N training images"
     )
     parser.add_argument(
+        "--test-size", type=positive_int, default=None, help="evaluate on the first N test images"
+    )
+    parser.add_argument(
         "--eval-every",
         type=nonnegative_int,
         default=5,
@@ -488,6 +491,8 @@ def _run(
     x_test, y_test = load_mnist("test", data_dir=args.data_dir, progress=not args.no_progress)
     if args.train_size is not None:
         x, y = x[: args.train_size], y[: args.train_size]
+    if args.test_size is not None:
+        x_test, y_test = x_test[: args.test_size], y_test[: args.test_size]
     x, y, x_test, y_test = (t.to(device) for t in (x, y, x_test, y_test))
 
     pyro.clear_param_store()

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pyro_logits.datasets import CORRUPTIONS
+
 SCRIPT = Path(__file__).resolve().parents[1] / "models" / "bnn_mnist.py"
 TINY = ["--train-size", "2000", "--num-samples", "4", "--threads", "2", "--no-progress"]
 
@@ -34,6 +36,7 @@ def test_script_trains_evaluates_and_writes_its_outputs(mnist_dir: Path, tmp_pat
         "metrics.json",
         "reliability.png",
         "entropy_hist.png",
+        "shift_test.png",
         "checkpoint.pt",
     }
     metrics = json.loads((out / "metrics.json").read_text())
@@ -45,7 +48,9 @@ def test_script_trains_evaluates_and_writes_its_outputs(mnist_dir: Path, tmp_pat
     assert metrics["config"]["train_size"] == 2000 and metrics["config"]["num_samples"] == 4
     assert 0.5 < metrics["test_accuracy"] <= 1
     assert "epoch   1/1" in result.stdout and "test accuracy" in result.stdout
-    for png in ("reliability.png", "entropy_hist.png"):
+    assert set(metrics["shift_test"]) == {"clean", *CORRUPTIONS}
+    assert set(metrics["shift_test"]["inversion"]) == {"bnn"}  # no trained plain MLP
+    for png in ("reliability.png", "entropy_hist.png", "shift_test.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -161,3 +166,28 @@ def test_a_corrupt_checkpoint_ends_the_run_with_one_line(mnist_dir: Path, tmp_pa
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "checkpoint" in result.stderr and "is empty" in result.stderr
+
+
+@pytest.mark.mnist
+def test_lenet_run_compares_with_a_plain_lenet_and_resumes_exactly(
+    mnist_dir: Path, tmp_path: Path
+) -> None:
+    common = [
+        *("--data-dir", mnist_dir, "--arch", "lenet", "--shift", "2", "--train-size", "600"),
+        *("--test-size", "300", "--num-samples", "2", "--shift-test-samples", "2"),
+        *("--threads", "2", "--no-progress", "--eval-every", "0"),
+    ]
+    result = _run(*common, "--out", tmp_path / "straight", "--epochs", "2")
+    assert "plain LeNet" in result.stdout and "shift test" in result.stdout
+    _run(*common, "--out", tmp_path / "resumed", "--epochs", "1")
+    _run(*common, "--out", tmp_path / "resumed", "--epochs", "2", "--resume")
+    straight, resumed = (
+        json.loads((tmp_path / name / "metrics.json").read_text())
+        for name in ("straight", "resumed")
+    )
+    assert straight["config"]["arch"] == "lenet" and straight["config"]["shift"] == 2
+    assert straight["baseline_network"] == "plain LeNet (trained alongside)"
+    assert set(straight["shift_test"]["translation"]) == {"bnn", "plain"}
+    # The shifted images, the Bayesian and the plain network all continue where they stopped.
+    for key in ("elbo_per_epoch", "test_nll", "shift_test"):
+        assert straight[key] == resumed[key], key
