@@ -17,7 +17,15 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from helpers import assert_close
 
-from pyro_logits.bnn import BayesianMLP, BNNClassifier, DataParallel, init_data_parallel
+from torch import nn
+
+from pyro_logits.bnn import (
+    BayesianMLP,
+    BayesianNetwork,
+    BNNClassifier,
+    DataParallel,
+    init_data_parallel,
+)
 
 SCRIPT = Path(__file__).resolve().parents[1] / "models" / "bnn_mnist.py"
 
@@ -28,25 +36,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def toy_data(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+def toy_data(n: int, conv: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(1)
     x = torch.rand(n, 6, generator=g)
-    return x, (x[:, 0] + x[:, 1] > 1).long() + (x[:, 2] > 0.5).long()
+    y = (x[:, 0] + x[:, 1] > 1).long() + (x[:, 2] > 0.5).long()
+    if conv:  # 1 x 6 x 6 images: the features along the first row, noise below
+        x = torch.cat([x, torch.rand(n, 30, generator=g)], dim=1).reshape(n, 1, 6, 6)
+    return x, y
+
+
+def toy_model(conv: bool) -> BayesianNetwork:
+    if not conv:
+        return BayesianMLP(6, (16,), 3)
+    layers = (nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16, 3))
+    return BayesianNetwork(nn.Sequential(*layers), input_shape=(1, 6, 6))
 
 
 def train(
-    estimator: str, n: int, parallel: DataParallel | None, *, checkpoint: str | None = None
+    estimator: str,
+    n: int,
+    parallel: DataParallel | None,
+    *,
+    checkpoint: str | None = None,
+    conv: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Two epochs; with ``checkpoint``, the second by a new classifier resumed from the first."""
     pyro.clear_param_store()
     pyro.set_rng_seed(0)
 
     def classifier() -> BNNClassifier:
-        model = BayesianMLP(6, (16,), 3)
+        model = toy_model(conv)
         return BNNClassifier(model, estimator=estimator, lr=0.01, data_parallel=parallel)
 
     clf = classifier()
-    x, y = toy_data(n)
+    x, y = toy_data(n, conv)
     if checkpoint is not None:
         clf.fit(x, y, epochs=1, batch_size=32)
         if parallel is None or parallel.is_main:
@@ -75,9 +98,9 @@ def _join(rank: int, port: int) -> DataParallel:
     return parallel
 
 
-def _worker(rank: int, port: int, estimator: str, n: int, out: str) -> None:
+def _worker(rank: int, port: int, estimator: str, n: int, out: str, conv: bool) -> None:
     parallel = _join(rank, port)
-    torch.save(train(estimator, n, parallel), f"{out}.{rank}")
+    torch.save(train(estimator, n, parallel, conv=conv), f"{out}.{rank}")
     dist.destroy_process_group()
 
 
@@ -90,12 +113,21 @@ def _resume_worker(rank: int, port: int, out: str) -> None:
 
 
 # n = 65 with batch 32: a last batch of one example, so one process has an empty share
-@pytest.mark.parametrize("n", [70, 65])
-@pytest.mark.parametrize("estimator", ["local-reparam", "sample-weights"])
-def test_two_processes_train_the_parameters_of_one(estimator, n, tmp_path) -> None:
+@pytest.mark.parametrize(
+    "estimator, n, conv",
+    [
+        ("local-reparam", 70, False),
+        ("local-reparam", 65, False),
+        ("sample-weights", 70, False),
+        ("sample-weights", 65, False),
+        ("local-reparam", 65, True),  # noise of (N, C, H, W) outputs, split by rows
+        ("sample-weights", 65, True),
+    ],
+)
+def test_two_processes_train_the_parameters_of_one(estimator, n, conv, tmp_path) -> None:
     out = str(tmp_path / "params")
-    mp.spawn(_worker, args=(free_port(), estimator, n, out), nprocs=2, join=True)
-    single = train(estimator, n, None)
+    mp.spawn(_worker, args=(free_port(), estimator, n, out, conv), nprocs=2, join=True)
+    single = train(estimator, n, None, conv=conv)
     for rank in (0, 1):
         parallel = torch.load(f"{out}.{rank}", weights_only=True)
         assert set(parallel) == set(single)
