@@ -162,10 +162,12 @@ def small_lenet() -> BayesianNetwork:
     return BayesianNetwork(net, input_shape=(1, 6, 6), prior_scale=[0.5, 2.0])
 
 
+# validate=False: the default likelihood without Pyro's trace, as a cross-entropy
+@pytest.mark.parametrize("validate", [True, False])
 @pytest.mark.parametrize("local_reparam", [True, False])
 @pytest.mark.parametrize("network", ["mlp", "lenet"])
 def test_loss_matches_trace_mean_field_elbo_when_the_posterior_is_a_point(
-    local_reparam: bool, network: str
+    local_reparam: bool, network: str, validate: bool
 ) -> None:
     # With posterior scales of 1e-9 the one-sample likelihood term is deterministic, so our loss
     # and Pyro's TraceMeanField_ELBO on the same model and guide must agree, value and gradient.
@@ -182,13 +184,39 @@ def test_loss_matches_trace_mean_field_elbo_when_the_posterior_is_a_point(
         loc.unconstrained().normal_()
 
     def loss_and_grads(loss_fn: object) -> tuple[torch.Tensor, ...]:
-        loss = loss_fn(model, guide, x, y, dataset_size=60)  # type: ignore[operator]
+        loss = loss_fn(model, guide, x, y, dataset_size=60, validate=validate)  # type: ignore[operator]
         return (loss, *torch.autograd.grad(loss, [loc.unconstrained(), log_scale.unconstrained()]))
 
     ours = loss_and_grads(MeanFieldELBO(local_reparam=local_reparam))
     pyros = loss_and_grads(TraceMeanField_ELBO().differentiable_loss)
     for a, b in zip(ours, pyros, strict=True):
         assert_close(a, b, rtol=1e-7, atol=1e-7)
+
+
+class _TemperedNetwork(BayesianNetwork):
+    """A subclass with its own likelihood: the logits divided by a temperature of 2."""
+
+    def likelihood(self, logits, y, *, dataset_size=None, validate=True):  # type: ignore[override]
+        return super().likelihood(logits / 2, y, dataset_size=dataset_size, validate=validate)
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_log_likelihood_is_the_likelihoods_own_in_float64(validate: bool) -> None:
+    torch.set_default_dtype(torch.float64)
+    logits, y = torch.randn(7, 4) * 3, torch.randint(4, (7,))
+    expected = torch.distributions.Categorical(logits=logits).log_prob(y).sum()
+    net = nn.Sequential(nn.Linear(3, 4))
+    plain = BayesianNetwork(net, input_shape=(3,))
+    tempered = _TemperedNetwork(net, input_shape=(3,))
+    for dataset_size, scale in ((None, 1.0), (70, 10.0)):
+        got = plain.log_likelihood(logits, y, dataset_size=dataset_size, validate=validate)
+        assert_close(got, scale * expected, rtol=1e-12)
+        # a subclass's likelihood counts, with or without checks
+        got = tempered.log_likelihood(logits, y, dataset_size=dataset_size, validate=validate)
+        halved = torch.distributions.Categorical(logits=logits / 2).log_prob(y).sum()
+        assert_close(got, scale * halved, rtol=1e-12)
+    with pytest.raises(ValueError, match="dataset_size"):
+        plain.log_likelihood(logits, y, dataset_size=3, validate=validate)
 
 
 def test_kl_weight_scales_only_the_kl() -> None:

@@ -16,7 +16,6 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from helpers import assert_close
-
 from torch import nn
 
 from pyro_logits.bnn import (

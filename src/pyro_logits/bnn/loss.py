@@ -1,11 +1,10 @@
-"""The loss: the (tempered) negative ELBO of a Bayesian MLP under a mean-field guide."""
+"""The loss: the (tempered) negative ELBO of a Bayesian network under a mean-field guide."""
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
 import torch
-from pyro import poutine
 from pyro.infer import ELBO
 from pyro.infer.util import torch_item
 
@@ -29,13 +28,15 @@ class Shard(NamedTuple):
 
 
 class MeanFieldELBO(ELBO):
-    """The negative ELBO of a :class:`BayesianMLP` under a :class:`MeanFieldGuide`, for SVI.
+    """The negative ELBO of a :class:`BayesianNetwork` under a :class:`MeanFieldGuide`, for SVI.
 
     ``loss = kl_weight * KL(q || p) - E_q[log p(y | x, w)]``, the KL in closed form and the
     expectation by one Monte Carlo sample: of every pre-activation (``local_reparam=True``) or of
-    the weights. The log-likelihood is the model's own ``"obs"`` site, run under
-    ``poutine.trace``, so its data-set scaling, mask and checks (and any handler around the call,
-    such as :func:`~pyro_logits.check_logits`) apply; the weight sites are never traced. A Pyro
+    the weights. The log-likelihood is the model's
+    :meth:`~BayesianNetwork.log_likelihood`: its own ``"obs"`` site run under ``poutine.trace``,
+    so its data-set scaling and checks (and any handler around the call, such as
+    :func:`~pyro_logits.check_logits`) apply, or, for the default likelihood on steps without
+    checks, the same value as a cross-entropy; the weight sites are never traced. A Pyro
     :class:`~pyro.infer.ELBO`: ``loss``, ``loss_and_grads`` and ``differentiable_loss`` take the
     model, the guide and the model's arguments.
 
@@ -98,14 +99,8 @@ class MeanFieldELBO(ELBO):
             )
             weights = torch.addcmul(loc, var.sqrt(), torch.randn_like(loc))
             logits = model.network(x, model.unflatten(weights))
-        with poutine.trace() as tracer:
-            model.likelihood(logits, y, dataset_size=dataset_size, validate=validate)
-        trace = tracer.trace
-        trace.compute_log_prob(site_filter=lambda name, site: site["is_observed"])
-        log_likelihood = sum(
-            site["log_prob_sum"]
-            for site in trace.nodes.values()
-            if site["type"] == "sample" and site["is_observed"]
+        log_likelihood = model.log_likelihood(
+            logits, y, dataset_size=dataset_size, validate=validate
         )
         loss = self.kl_weight * kl - log_likelihood
         return loss if shard is None else loss * shard.weight

@@ -9,6 +9,9 @@ from collections.abc import Sequence
 import pyro
 import pyro.distributions as dist
 import torch
+import torch.nn.functional as F
+from pyro import poutine
+from pyro.poutine.runtime import get_plates
 from torch import nn
 
 from pyro_logits.bnn.layers import (
@@ -208,6 +211,47 @@ class BayesianNetwork(pyro.nn.PyroModule):
         ``validate`` is :func:`~pyro_logits.observe_categorical`'s: check logits and labels.
         """
         return observe_categorical("obs", logits, y, dataset_size=dataset_size, validate=validate)
+
+    def log_likelihood(
+        self,
+        logits: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        dataset_size: int | None = None,
+        validate: bool = True,
+    ) -> torch.Tensor:
+        """Log-probability of the labels under :meth:`likelihood`, summed over its observed sites.
+
+        :meth:`likelihood` runs under ``poutine.trace``, so its data-set scaling, checks and
+        any handler around the call apply, a subclass's own likelihood included. Without
+        checks (``validate=False``), outside any plate, the default categorical likelihood of
+        ``(N, C)`` logits and integer labels ``(N,)`` is computed without Pyro's trace, as
+        ``-cross_entropy(logits, y, reduction="sum") * dataset_size / N``: the same value (up
+        to float rounding) at a fraction of the cost; the cross-entropy is then what
+        :func:`~pyro_logits.check_logits` sees.
+
+        Returns
+        -------
+        torch.Tensor
+            A scalar, differentiable in ``logits``.
+        """
+        default = type(self).likelihood is BayesianNetwork.likelihood
+        plain_labels = y.dim() == 1 and not y.is_floating_point() and y.dtype != torch.bool
+        # anything else goes through the likelihood, whose errors explain it
+        sized = dataset_size is None or (type(dataset_size) is int and dataset_size >= len(y))
+        fast = default and logits.dim() == 2 and plain_labels and sized
+        if fast and not validate and not get_plates():
+            scale = 1.0 if dataset_size is None else dataset_size / y.shape[0]
+            return F.cross_entropy(logits, y, reduction="sum") * -scale
+        with poutine.trace() as tracer:
+            self.likelihood(logits, y, dataset_size=dataset_size, validate=validate)
+        trace = tracer.trace
+        trace.compute_log_prob(site_filter=lambda name, site: site["is_observed"])
+        return sum(
+            site["log_prob_sum"]
+            for site in trace.nodes.values()
+            if site["type"] == "sample" and site["is_observed"]
+        )
 
     def forward(
         self,
