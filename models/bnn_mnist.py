@@ -96,6 +96,17 @@ TRAINING_KEYS = (
 )
 
 
+# Defaults that depend on --arch, each measured on the full training set and 10,000 test images
+ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
+    "mlp": {"epochs": 30, "lr": 1e-3, "lr_decay": 0.95, "kl_weight": 0.1, "shift": 0},
+    "lenet": {"epochs": 15, "lr": 3e-3, "lr_decay": 0.85, "kl_weight": 0.01, "shift": 2},
+}
+
+
+def _per_arch(name: str) -> str:
+    return ", ".join(f"{arch}: {values[name]}" for arch, values in ARCH_DEFAULTS.items())
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line (``argv`` defaults to ``sys.argv[1:]``)."""
     parser = argparse.ArgumentParser(
@@ -110,8 +121,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--shift",
         type=nonnegative_int,
-        default=0,
-        help="move each training image by up to this many pixels, anew every epoch",
+        default=argparse.SUPPRESS,
+        help="move each training image by up to this many pixels, anew every epoch (default: "
+        f"{_per_arch('shift')})",
     )
     parser.add_argument(
         "--shift-test-samples",
@@ -120,7 +132,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="posterior samples for each corrupted test set of the shift test and each "
         "out-of-distribution set",
     )
-    parser.add_argument("--epochs", type=nonnegative_int, default=30, help="training epochs")
+    parser.add_argument(
+        "--epochs",
+        type=nonnegative_int,
+        default=argparse.SUPPRESS,
+        help=f"training epochs (default: {_per_arch('epochs')})",
+    )
     parser.add_argument("--batch-size", type=positive_int, default=128, help="minibatch size")
     parser.add_argument(
         "--hidden", type=positive_int, nargs="+", default=[400, 400], help="hidden sizes"
@@ -132,8 +149,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[0.2],
         help="std of the N(0, s^2) prior on every weight: one value, or one per layer",
     )
-    parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
-    parser.add_argument("--lr-decay", type=unit_interval, default=0.95, help="lr factor per epoch")
+    parser.add_argument(
+        "--lr",
+        type=positive_float,
+        default=argparse.SUPPRESS,
+        help=f"Adam learning rate (default: {_per_arch('lr')})",
+    )
+    parser.add_argument(
+        "--lr-decay",
+        type=unit_interval,
+        default=argparse.SUPPRESS,
+        help=f"lr factor per epoch (default: {_per_arch('lr_decay')})",
+    )
     parser.add_argument(
         "--init-scale",
         type=positive_float,
@@ -143,8 +170,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--kl-weight",
         type=positive_float,
-        default=0.1,
-        help="weight of the KL term; 1 is the exact ELBO, less tempers the posterior",
+        default=argparse.SUPPRESS,
+        help="weight of the KL term; 1 is the exact ELBO, less tempers the posterior (default: "
+        f"{_per_arch('kl_weight')})",
     )
     parser.add_argument(
         "--estimator",
@@ -194,6 +222,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
+    for name, value in ARCH_DEFAULTS[args.arch].items():
+        if not hasattr(args, name):
+            setattr(args, name, value)
     if args.guide is not None:
         warnings.warn(
             "--guide is renamed --estimator (it picks the likelihood estimator, not the guide); "

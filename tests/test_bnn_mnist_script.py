@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -121,6 +122,23 @@ def test_bad_flags_are_usage_errors_before_any_data_is_read(flags, message, tmp_
     )
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_defaults_follow_the_architecture_and_given_flags_win(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("bnn_mnist_script", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    names = ("epochs", "lr", "lr_decay", "kl_weight", "shift")
+
+    def parsed(*flags: str) -> tuple[object, ...]:
+        args = script.parse_args([*flags, "--out", str(tmp_path / "run")])
+        return tuple(getattr(args, name) for name in names)
+
+    assert parsed() == (30, 1e-3, 0.95, 0.1, 0)
+    assert parsed("--arch", "lenet") == (15, 3e-3, 0.85, 0.01, 2)
+    assert parsed("--arch", "lenet", "--lr", "0.01", "--shift", "0") == (15, 0.01, 0.85, 0.01, 0)
+    assert parsed("--epochs", "3", "--kl-weight", "1") == (3, 1e-3, 0.95, 1.0, 0)
 
 
 def test_an_earlier_run_is_not_overwritten_without_overwrite(tmp_path: Path) -> None:
