@@ -99,7 +99,7 @@ TRAINING_KEYS = (
 # Defaults that depend on --arch, each measured on the full training set and 10,000 test images
 ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "mlp": {"epochs": 30, "lr": 1e-3, "lr_decay": 0.95, "kl_weight": 0.1, "shift": 0},
-    "lenet": {"epochs": 15, "lr": 3e-3, "lr_decay": 0.85, "kl_weight": 0.01, "shift": 2},
+    "lenet": {"epochs": 15, "lr": 3e-3, "lr_decay": 0.85, "kl_weight": 0.03, "shift": 2},
 }
 
 

@@ -136,8 +136,8 @@ def test_defaults_follow_the_architecture_and_given_flags_win(tmp_path: Path) ->
         return tuple(getattr(args, name) for name in names)
 
     assert parsed() == (30, 1e-3, 0.95, 0.1, 0)
-    assert parsed("--arch", "lenet") == (15, 3e-3, 0.85, 0.01, 2)
-    assert parsed("--arch", "lenet", "--lr", "0.01", "--shift", "0") == (15, 0.01, 0.85, 0.01, 0)
+    assert parsed("--arch", "lenet") == (15, 3e-3, 0.85, 0.03, 2)
+    assert parsed("--arch", "lenet", "--lr", "0.01", "--shift", "0") == (15, 0.01, 0.85, 0.03, 0)
     assert parsed("--epochs", "3", "--kl-weight", "1") == (3, 1e-3, 0.95, 1.0, 0)
 
 

@@ -77,6 +77,8 @@ class Conv2d:
 
     def _conv(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         kernel = w[:-1].t().reshape(self.out_channels, self.in_channels, *self.kernel_size)
+        # channels-last inputs give channels-last outputs, whose backward runs faster on CPU
+        h = h.contiguous(memory_format=torch.channels_last)
         return F.conv2d(h, kernel, w[-1], stride=self.stride, padding=self.padding)
 
     def mean(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -240,7 +242,12 @@ def local_reparam_forward(
             continue
         mean, variance = layer.moments(h, *next(weighted))
         shape = mean.shape if noise_rows is None else (noise_rows[1], *mean.shape[1:])
+        if mean.dim() == 4:  # drawn as (N, H, W, C): the channels-last layout of conv outputs
+            n, c, height, width = shape
+            shape = (n, height, width, c)
         noise = torch.randn(shape, dtype=mean.dtype, device=mean.device, generator=generator)
+        if mean.dim() == 4:
+            noise = noise.permute(0, 3, 1, 2)
         if noise_rows is not None:
             noise = noise[noise_rows[0] : noise_rows[0] + mean.shape[0]]
         h = mean + variance.sqrt() * noise
