@@ -17,10 +17,10 @@ plain LeNet of the same shape is trained a whole epoch after each Bayesian one, 
 (``--shift``-ed) images. The shift test scores the networks on seven corrupted copies of the test
 set (:func:`pyro_logits.datasets.corrupt`).
 
-The defaults were chosen by measurement on the full training set and the 10,000 test images:
-local reparameterisation, a N(0, 0.2**2) prior, posterior standard deviations starting at
-0.005, Adam with learning rate 1e-3 decaying by 0.95 per epoch, 30 epochs, 32 posterior samples
-for the predictive, and a KL weight of 0.1, that is a tempered ("cold") posterior.
+The MLP's defaults were chosen by measurement on the full training set and the 10,000 test
+images: local reparameterisation, a N(0, 0.2**2) prior, posterior standard deviations starting
+at 0.005, Adam with learning rate 1e-3 decaying by 0.95 per epoch, 30 epochs, 32 posterior
+samples for the predictive, and a KL weight of 0.1, that is a tempered ("cold") posterior.
 
 With the exact ELBO (``--kl-weight 1``) none of the 28 settings tried (prior scales 0.05 to 1,
 also per layer; initial scales 0.001 to 0.02; learning rates 1e-3 to 3e-3, with and without
@@ -31,6 +31,13 @@ two seeds gave 98.56% and 98.58% accuracy, NLL 0.048 and 0.049, ECE 0.6%; with a
 learning rate and 25 epochs, runs ended between 98.3% and 98.5%. Local reparameterisation beat
 weight sampling with weight 0.1 (98.4% against 98.1% accuracy, NLL 0.053 against 0.067, after
 25 epochs at a constant rate).
+
+The LeNet's defaults (``--arch lenet``) differ: 15 epochs, Adam 3e-3 decaying by 0.85 per
+epoch, a KL weight of 0.03 and random shifts of up to 2 pixels. With the MLP's settings (10
+epochs) it reached 99.32% / NLL 0.0221 / ECE 0.59%. Over 15 epochs at 3e-3 x 0.85, a KL weight
+of 0.1 gave 99.48% / 0.0190 / 0.59%, 0.03 gave 99.45% / 0.0163 / 0.19% and 0.01 99.41% / 0.0172
+/ 0.18% (32 samples); 0.3 was at 99.19% / 0.0324 / 1.2% after 10 epochs. Between 0.01 and 0.03
+the differences are of the order of one seed's; 0.03 keeps more of the posterior's spread.
 """
 
 from __future__ import annotations
@@ -632,8 +639,8 @@ def _run(
     ood_auroc["mean"] = statistics.fmean(ood_auroc.values())
     epoch_seconds = history["seconds_per_epoch"]
     median_epoch = statistics.median(epoch_seconds) if epoch_seconds else None
-    mlp_seconds = history.get("baseline_seconds_per_epoch") if args.baseline else None
-    mlp_median = statistics.median(mlp_seconds) if mlp_seconds else None
+    plain_seconds = history.get("baseline_seconds_per_epoch") if args.baseline else None
+    plain_median = statistics.median(plain_seconds) if plain_seconds else None
     results: dict[str, Any] = {
         "test_accuracy": metrics.accuracy(log_probs, y_test),
         "test_nll": metrics.nll(log_probs, y_test),
@@ -644,9 +651,9 @@ def _run(
         "epochs": clf.epoch,
         "elbo_per_epoch": [-v for v in history["loss"]],
         "seconds_per_epoch": epoch_seconds,
-        "baseline_mlp_seconds_per_epoch": mlp_seconds,
-        "seconds_per_epoch_ratio_to_mlp": (
-            median_epoch / mlp_median if mlp_median and median_epoch else None
+        "baseline_seconds_per_epoch": plain_seconds,
+        "seconds_per_epoch_ratio_to_baseline": (
+            median_epoch / plain_median if plain_median and median_epoch else None
         ),
         "eval_seconds": time.perf_counter() - eval_start,
         "config": config,
@@ -672,11 +679,11 @@ def _run(
         *((f"OOD AUROC ({k})", f"{v:.4f}") for k, v in ood_auroc.items()),
         ("epochs", str(clf.epoch)),
         ("s/epoch (median)", f"{median_epoch:.2f}" if median_epoch else "-"),
-        (f"plain {args.arch} s/epoch (median)", f"{mlp_median:.2f}" if mlp_median else "-"),
+        (f"plain {args.arch} s/epoch (median)", f"{plain_median:.2f}" if plain_median else "-"),
         (
             f"ratio to plain {args.arch}",
-            f"{results['seconds_per_epoch_ratio_to_mlp']:.2f}x"
-            if results["seconds_per_epoch_ratio_to_mlp"]
+            f"{results['seconds_per_epoch_ratio_to_baseline']:.2f}x"
+            if results["seconds_per_epoch_ratio_to_baseline"]
             else "-",
         ),
         ("wall time", f"{results['wall_minutes']:.1f} min"),

@@ -45,7 +45,7 @@ def test_script_trains_evaluates_and_writes_its_outputs(mnist_dir: Path, tmp_pat
         assert key in metrics
     assert set(metrics["ood_auroc"]) == {"rotated", "noise", "mean"}
     assert len(metrics["seconds_per_epoch"]) == 1
-    assert metrics["seconds_per_epoch_ratio_to_mlp"] > 0
+    assert metrics["seconds_per_epoch_ratio_to_baseline"] > 0
     assert metrics["config"]["train_size"] == 2000 and metrics["config"]["num_samples"] == 4
     assert 0.5 < metrics["test_accuracy"] <= 1
     assert "epoch   1/1" in result.stdout and "test accuracy" in result.stdout
