@@ -54,6 +54,7 @@ from pyro_logits.bnn import (
 )
 from pyro_logits.convert import predictive_log_probs
 from pyro_logits.datasets import load_mnist
+from pyro_logits.scripts import atomic_write
 
 SIZES = (784, 400, 400, 10)
 BATCH = 128
@@ -321,8 +322,13 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         if steps
         else "full epochs"
     )
+    networks = [
+        shape
+        for shape, names in (("784-400-400-10 MLP", SYSTEMS), ("20-50-500 LeNet-5", LENET_SYSTEMS))
+        if by_name.keys() & set(names)
+    ]
     print(
-        f"\nMNIST 784-400-400-10, batch {BATCH}, Adam lr {LR}, {args.threads} threads, "
+        f"\nMNIST {' and '.join(networks)}, batch {BATCH}, Adam lr {LR}, {args.threads} threads, "
         f"{epochs} epoch(s), {mode}"
     )
     header = (
@@ -363,7 +369,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bnn_speed.json").write_text(json.dumps(result, indent=2))
+    with atomic_write(out / "bnn_speed.json") as f:
+        f.write((json.dumps(result, indent=2) + "\n").encode())
     return result
 
 

@@ -458,7 +458,11 @@ def _plot_shift(shift_test: dict[str, dict[str, dict[str, float]]], out: Path) -
             values = [shift_test[name][net][key] for name in names]
             positions = [j + (i - (len(nets) - 1) / 2) * width for j in range(len(names))]
             ax.bar(positions, values, width=width, label=labels[net])
-        ax.set_xticks(range(len(names)), [n.replace("_", "\n") for n in names], fontsize=8)
+        ax.set_xticks(
+            range(len(names)), [n.replace("_", " ") for n in names], fontsize=8, rotation=35
+        )
+        ax.tick_params(axis="x", pad=1)
+        plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
         ax.set_title(f"Shift test: {title}")
         if key == "nll":
             ax.set_yscale("log")

@@ -1,0 +1,28 @@
+"""The profile benchmark's breakdown: every operator in one category, summing to the step."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bnn_profile.py"
+
+
+def test_profile_puts_the_kernel_and_the_optimizer_in_their_categories(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("bnn_profile", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    record = script.main(
+        ["--arch", "lenet", "--steps", "2", "--threads", "1", "--out", str(tmp_path)]
+    )
+    assert json.loads((tmp_path / "bnn_profile_lenet.json").read_text()) == record
+    bnn, plain = record["ms"]["bnn-lenet"], record["ms"]["lenet"]
+    assert list(bnn) == list(script.CATEGORIES) == list(plain)
+    # the BNN alone has the variance-and-KL pass and noise; both networks convolve and pool
+    assert bnn["variance-and-KL pass"] > 0 and bnn["noise"] > 0
+    assert plain["variance-and-KL pass"] == 0 and plain["noise"] == 0
+    for ms in (bnn, plain):
+        assert ms["convolutions"] > 0 and ms["pooling"] > 0 and ms["optimizer"] > 0
+        assert all(v >= 0 for v in ms.values())
