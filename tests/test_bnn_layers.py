@@ -53,6 +53,22 @@ def test_conv_local_reparam_moments_match_sampled_weights_in_float64() -> None:
     assert ((mc_var - as_pre(variance)).abs() <= 5 * se_var).all()
 
 
+@pytest.mark.parametrize(
+    "kernel, stride, padding", [((5, 5), (1, 1), (0, 0)), ((3, 2), (2, 1), (1, 0))]
+)
+def test_one_channel_moments_are_the_two_convolutions_in_float64(kernel, stride, padding) -> None:
+    # One input channel takes the unfolded path: it must equal conv(x, loc), conv(x**2, var).
+    g = torch.Generator().manual_seed(1)
+    layer = Conv2d(1, 4, kernel, stride, padding)
+    x = torch.randn(3, 1, 9, 8, dtype=torch.float64, generator=g)
+    loc = torch.randn(layer.shape, dtype=torch.float64, generator=g)
+    var = torch.rand(layer.shape, dtype=torch.float64, generator=g)
+    mean, variance = layer.moments(x, loc, var)
+    kernel_of = lambda w: w[:-1].t().reshape(4, 1, *kernel)  # noqa: E731
+    assert_close(mean, F.conv2d(x, kernel_of(loc), loc[-1], stride, padding), rtol=1e-12)
+    assert_close(variance, F.conv2d(x * x, kernel_of(var), var[-1], stride, padding), rtol=1e-12)
+
+
 def test_local_reparam_forward_has_the_output_mean_of_sampled_weights() -> None:
     # Conv -> ReLU -> Flatten -> Linear: the output's mean is linear in the mean of each conv
     # unit, which depends on that unit's marginal alone, so one independent draw per unit

@@ -95,8 +95,22 @@ class Conv2d:
     def moments(
         self, h: torch.Tensor, loc: torch.Tensor, var: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Output mean and variance given the input ``h`` and weights ``N(loc, var)``."""
-        return self._conv(h, loc), self._conv(h * h, var)
+        """Output mean and variance given the input ``h`` and weights ``N(loc, var)``.
+
+        With one input channel the input's patches are few enough to unfold once and share
+        between two matrix products; the outputs are then channels-last, as the convolutions'.
+        """
+        if self.in_channels != 1:
+            return self._conv(h, loc), self._conv(h * h, var)
+        n, _, height, width = h.shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        out_h, out_w = (height + 2 * ph - kh) // sh + 1, (width + 2 * pw - kw) // sw + 1
+        patches = F.unfold(h, self.kernel_size, padding=self.padding, stride=self.stride)
+        patches = patches.transpose(1, 2)  # (N, positions, kh * kw)
+        mean = torch.addmm(loc[-1], patches.reshape(-1, kh * kw), loc[:-1])
+        variance = torch.addmm(var[-1], patches.square().reshape(-1, kh * kw), var[:-1])
+        shape = (n, out_h, out_w, self.out_channels)
+        return mean.view(shape).permute(0, 3, 1, 2), variance.view(shape).permute(0, 3, 1, 2)
 
 
 @dataclass(frozen=True)
