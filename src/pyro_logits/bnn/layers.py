@@ -106,9 +106,9 @@ class Conv2d:
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         out_h, out_w = (height + 2 * ph - kh) // sh + 1, (width + 2 * pw - kw) // sw + 1
         patches = F.unfold(h, self.kernel_size, padding=self.padding, stride=self.stride)
-        patches = patches.transpose(1, 2)  # (N, positions, kh * kw)
-        mean = torch.addmm(loc[-1], patches.reshape(-1, kh * kw), loc[:-1])
-        variance = torch.addmm(var[-1], patches.square().reshape(-1, kh * kw), var[:-1])
+        patches = patches.transpose(1, 2).reshape(-1, kh * kw)  # one row per output position
+        mean = torch.addmm(loc[-1], patches, loc[:-1])
+        variance = torch.addmm(var[-1], patches.square(), var[:-1])
         shape = (n, out_h, out_w, self.out_channels)
         return mean.view(shape).permute(0, 3, 1, 2), variance.view(shape).permute(0, 3, 1, 2)
 
