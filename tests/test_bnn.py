@@ -219,6 +219,19 @@ def test_log_likelihood_is_the_likelihoods_own_in_float64(validate: bool) -> Non
         plain.log_likelihood(logits, y, dataset_size=3, validate=validate)
 
 
+def test_log_likelihood_inside_a_users_subsampled_plate_is_scaled_by_the_plate() -> None:
+    # A model of the user's own, with a subsampling plate of 70 examples around 7: the plate
+    # scales the site (the observe helper joins it), with or without checks.
+    torch.set_default_dtype(torch.float64)
+    logits, y = torch.randn(7, 4), torch.randint(4, (7,))
+    model = BayesianNetwork(nn.Sequential(nn.Linear(3, 4)), input_shape=(3,))
+    expected = 10.0 * torch.distributions.Categorical(logits=logits).log_prob(y).sum()
+    for validate in (True, False):
+        with pyro.plate("data", 70, subsample=torch.arange(7)):
+            got = model.log_likelihood(logits, y, validate=validate)
+        assert_close(got, expected, rtol=1e-12)
+
+
 def test_kl_weight_scales_only_the_kl() -> None:
     model = BayesianMLP(5, (7,), 3)
     guide = MeanFieldGuide(model)
