@@ -105,9 +105,30 @@ TRAINING_KEYS = (
 
 # Defaults that depend on --arch, each measured on the full training set and 10,000 test images
 ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
-    "mlp": {"epochs": 30, "lr": 1e-3, "lr_decay": 0.95, "kl_weight": 0.1, "shift": 0},
-    "lenet": {"epochs": 15, "lr": 3e-3, "lr_decay": 0.85, "kl_weight": 0.03, "shift": 2},
+    "mlp": {
+        "epochs": 30,
+        "lr": 1e-3,
+        "lr_decay": 0.95,
+        "kl_weight": 0.1,
+        "shift": 0,
+        "prior_scale": [0.2],
+        "estimator": "local-reparam",
+    },
+    "lenet": {
+        "epochs": 15,
+        "lr": 3e-3,
+        "lr_decay": 0.85,
+        "kl_weight": 0.03,
+        "shift": 2,
+        "prior_scale": ["he"],
+        "estimator": "flipout",
+    },
 }
+
+
+def _prior_scale(text: str) -> float | str:
+    """A ``--prior-scale`` value: a positive number or ``he``."""
+    return "he" if text == "he" else positive_float(text)
 
 
 def _per_arch(name: str) -> str:
@@ -151,10 +172,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--prior-scale",
-        type=positive_float,
+        type=_prior_scale,
         nargs="+",
-        default=[0.2],
-        help="std of the N(0, s^2) prior on every weight: one value, or one per layer",
+        default=argparse.SUPPRESS,
+        help="std of the N(0, s^2) prior on every weight: one value, one per layer, or 'he' for "
+        f"sqrt(2 / fan_in) (default: {_per_arch('prior_scale')})",
     )
     parser.add_argument(
         "--lr",
@@ -184,8 +206,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--estimator",
         choices=ESTIMATORS,
-        default="local-reparam",
-        help="how the expected log-likelihood is estimated",
+        default=argparse.SUPPRESS,
+        help=f"how the expected log-likelihood is estimated (default: {_per_arch('estimator')})",
     )
     parser.add_argument(
         "--guide", choices=ESTIMATORS, default=None, help="deprecated name of --estimator"
@@ -240,6 +262,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             stacklevel=2,
         )
         args.estimator = args.guide
+    if "he" in args.prior_scale and len(args.prior_scale) > 1:
+        parser.error(f"--prior-scale he stands alone (it sets every layer), got {args.prior_scale}")
     if args.resume and args.overwrite:
         parser.error("--resume and --overwrite contradict each other: pass one")
     if args.train_size is not None and args.train_size > 60_000:

@@ -22,8 +22,8 @@ from pyro_logits.bnn.model import BayesianNetwork
 from pyro_logits.bnn.optim import JointAdam, fused_adam_supported
 from pyro_logits.convert import predictive_log_probs
 
-Estimator = Literal["local-reparam", "sample-weights"]
-ESTIMATORS: tuple[str, ...] = ("local-reparam", "sample-weights")
+Estimator = Literal["local-reparam", "flipout", "sample-weights"]
+ESTIMATORS: tuple[str, ...] = ("local-reparam", "flipout", "sample-weights")
 GUIDES = ESTIMATORS  # the old name of ESTIMATORS, kept for one release
 
 
@@ -66,10 +66,12 @@ class BNNClassifier:
     ----------
     model : BayesianNetwork
         The model (architecture and priors), e.g. a :class:`BayesianMLP`.
-    estimator : {"local-reparam", "sample-weights"}
+    estimator : {"local-reparam", "flipout", "sample-weights"}
         How the expected log-likelihood is estimated under the mean-field posterior: by local
-        reparameterisation (faster and less noisy) or by one weight sample per step. (The guide
-        is the same mean-field Gaussian either way; ``guide=`` is the old, deprecated name.)
+        reparameterisation (faster and less noisy), the same with convolutions by Flipout (one
+        weight sample per example at every position, as the model says; no per-position noise),
+        or by one weight sample per step. (The guide is the same mean-field Gaussian each way;
+        ``guide=`` is the old, deprecated name.)
     lr : float
         Adam's learning rate.
     lr_decay : float
@@ -131,7 +133,11 @@ class BNNClassifier:
         self.model = model.to(self.device)
         self.guide = MeanFieldGuide(model, init_scale=init_scale, device=self.device)
         self.estimator = estimator
-        self.loss = MeanFieldELBO(local_reparam=estimator == "local-reparam", kl_weight=kl_weight)
+        self.loss = MeanFieldELBO(
+            local_reparam=estimator != "sample-weights",
+            flipout=estimator == "flipout",
+            kl_weight=kl_weight,
+        )
         self.lr, self.lr_decay = lr, lr_decay
         self.epoch = 0
         self.generator = torch.Generator().manual_seed(seed)

@@ -14,7 +14,8 @@ For a fully connected layer the draws are exact per example. For a convolution e
 unit's marginal is exact, but one weight sample is shared by all positions and correlates
 them, while local reparameterisation draws them independently: a mean over positions is
 unchanged, a max over them (pooling) is not: the estimate is then that of a network whose
-weights are drawn anew at every position.
+weights are drawn anew at every position. Flipout (``flipout=True``) keeps one weight sample
+per example for every position, with no per-position noise.
 """
 
 from __future__ import annotations
@@ -217,12 +218,19 @@ def layers_from_sequential(net: nn.Sequential) -> list[Layer]:
     return layers
 
 
+def _random_signs(shape: tuple[int, ...], like: torch.Tensor, generator: torch.Generator | None):
+    """Independent +1 or -1, each with probability 1/2, of ``like``'s dtype and device."""
+    bits = torch.randint(0, 2, shape, device=like.device, generator=generator)
+    return bits.to(like.dtype).mul_(2).sub_(1)
+
+
 def local_reparam_forward(
     layers: Sequence[Layer],
     x: torch.Tensor,
     locs: Sequence[torch.Tensor],
     variances: Sequence[torch.Tensor],
     *,
+    flipout: bool = False,
     noise_rows: tuple[int, int] | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
@@ -236,10 +244,16 @@ def local_reparam_forward(
         A batch of inputs, ``(N, ...)``.
     locs, variances : sequence of torch.Tensor
         Means and variances of each weighted layer's weights, in :attr:`Linear.shape`.
+    flipout : bool
+        Sample each convolution's output by Flipout rather than per unit: one weight
+        perturbation ``delta`` for the batch, made different for each example by random signs
+        on its input and output channels, ``conv(h, loc) + conv(h * s_in, delta) * s_out``.
+        Each example then sees one weight sample at every position, as the model says, and
+        no per-position noise is drawn. Fully connected layers stay sampled per unit (exact).
     noise_rows : tuple of (int, int), optional
         ``(start, total)``: ``x`` is rows ``start:start + N`` of a batch of ``total``. Noise
-        is drawn for the whole batch and these rows used, so that the shards of one batch
-        over data-parallel processes get exactly the noise one process would draw.
+        (and Flipout's signs) is drawn for the whole batch and these rows used, so that the
+        shards of one batch over data-parallel processes get exactly what one process draws.
     generator : torch.Generator, optional
         Source of the noise.
 
@@ -249,20 +263,31 @@ def local_reparam_forward(
         The last layer's output, one draw per example and unit.
     """
     weighted = iter(zip(locs, variances, strict=True))
+    start, total = (0, x.shape[0]) if noise_rows is None else noise_rows
+    rows = slice(start, start + x.shape[0])
     h = x
     for layer in layers:
         if isinstance(layer, Function):
             h = layer(h)
             continue
-        mean, variance = layer.moments(h, *next(weighted))
-        shape = mean.shape if noise_rows is None else (noise_rows[1], *mean.shape[1:])
+        loc, var = next(weighted)
+        if flipout and isinstance(layer, Conv2d):
+            delta = var.sqrt() * torch.randn(
+                var.shape, dtype=var.dtype, device=var.device, generator=generator
+            )
+            s_in = _random_signs((total, layer.in_channels, 1, 1), h, generator)[rows]
+            s_out = _random_signs((total, layer.out_channels, 1, 1), h, generator)[rows]
+            h = layer.mean(h, loc) + layer.mean(h * s_in, delta) * s_out
+            continue
+        mean, variance = layer.moments(h, loc, var)
         if mean.dim() == 4:  # drawn as (N, H, W, C): the channels-last layout of conv outputs
-            n, c, height, width = shape
-            shape = (n, height, width, c)
-        noise = torch.randn(shape, dtype=mean.dtype, device=mean.device, generator=generator)
-        if mean.dim() == 4:
-            noise = noise.permute(0, 3, 1, 2)
-        if noise_rows is not None:
-            noise = noise[noise_rows[0] : noise_rows[0] + mean.shape[0]]
-        h = mean + variance.sqrt() * noise
+            _, c, height, width = mean.shape
+            noise = torch.randn(
+                (total, height, width, c), dtype=mean.dtype, device=mean.device, generator=generator
+            ).permute(0, 3, 1, 2)
+        else:
+            noise = torch.randn(
+                (total, *mean.shape[1:]), dtype=mean.dtype, device=mean.device, generator=generator
+            )
+        h = mean + variance.sqrt() * noise[rows]
     return h

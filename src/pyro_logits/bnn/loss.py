@@ -31,11 +31,11 @@ class MeanFieldELBO(ELBO):
     """The negative ELBO of a :class:`BayesianNetwork` under a :class:`MeanFieldGuide`, for SVI.
 
     ``loss = kl_weight * KL(q || p) - E_q[log p(y | x, w)]``, the KL in closed form and the
-    expectation by one Monte Carlo sample: of every pre-activation (``local_reparam=True``) or of
-    the weights. The log-likelihood is the model's
-    :meth:`~BayesianNetwork.log_likelihood`: its own ``"obs"`` site run under ``poutine.trace``,
-    so its data-set scaling and checks (and any handler around the call, such as
-    :func:`~pyro_logits.check_logits`) apply, or, for the default likelihood on steps without
+    expectation by one Monte Carlo sample: of every pre-activation (``local_reparam=True``;
+    with ``flipout=True`` the convolutions by Flipout) or of the weights. The log-likelihood is
+    the model's :meth:`~BayesianNetwork.log_likelihood`: its own ``"obs"`` site run under
+    ``poutine.trace``, so its data-set scaling and checks (and any handler around the call, such
+    as :func:`~pyro_logits.check_logits`) apply, or, for the default likelihood on steps without
     checks, the same value as a cross-entropy; the weight sites are never traced. A Pyro
     :class:`~pyro.infer.ELBO`: ``loss``, ``loss_and_grads`` and ``differentiable_loss`` take the
     model, the guide and the model's arguments.
@@ -44,6 +44,9 @@ class MeanFieldELBO(ELBO):
     ----------
     local_reparam : bool
         Sample pre-activations (local reparameterisation) rather than weights.
+    flipout : bool
+        With ``local_reparam``, sample convolutions by Flipout (one weight sample per example
+        at every position, see :func:`~pyro_logits.bnn.layers.local_reparam_forward`).
     kl_weight : float
         Multiplies the KL term. 1.0 (the default) is the negative ELBO. Minimising
         ``kl_weight * KL(q || p) - E_q[log p(y | x, w)]`` is minimising ``KL(q || r)`` to the
@@ -64,9 +67,12 @@ class MeanFieldELBO(ELBO):
     >>> loss = svi.step(torch.rand(5, 4), torch.zeros(5).long(), dataset_size=50)
     """
 
-    def __init__(self, *, local_reparam: bool = True, kl_weight: float = 1.0) -> None:
+    def __init__(
+        self, *, local_reparam: bool = True, flipout: bool = False, kl_weight: float = 1.0
+    ) -> None:
         super().__init__(num_particles=1)
         self.local_reparam = local_reparam
+        self.flipout = flipout
         self.kl_weight = kl_weight
 
     def differentiable_loss(
@@ -92,7 +98,9 @@ class MeanFieldELBO(ELBO):
                 loc, log_scale, prior_scale=model.prior_scales, shapes=model.layer_shapes
             )
             rows = (shard.start, shard.total) if shard is not None else None
-            logits = model.local_reparam_network(x, locs, variances, noise_rows=rows)
+            logits = model.local_reparam_network(
+                x, locs, variances, flipout=self.flipout, noise_rows=rows
+            )
         else:
             var, kl = gaussian_variance_and_kl(
                 loc, log_scale, prior_scale=model.prior_scales, numels=model.layer_numels

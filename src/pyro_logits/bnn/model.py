@@ -41,17 +41,19 @@ class BayesianNetwork(pyro.nn.PyroModule):
         The network, or the layers :func:`~pyro_logits.bnn.layers.layers_from_sequential` gives.
     input_shape : sequence of int
         Shape of one input, e.g. ``(784,)`` for a flattened MNIST image or ``(1, 28, 28)``.
-    prior_scale : float or sequence of float
-        Standard deviation of the ``N(0, prior_scale**2)`` prior on every weight and bias, or
-        one value per weighted layer.
+    prior_scale : float, sequence of float or "he"
+        Standard deviation of the ``N(0, prior_scale**2)`` prior on every weight and bias, one
+        value per weighted layer, or ``"he"``: ``sqrt(2 / fan_in)`` for each layer (``fan_in``
+        its inputs, or ``in_channels * kh * kw`` for a convolution), the scale of He's
+        initialisation, which keeps a ReLU network's activations the same size layer to layer.
 
     Raises
     ------
     ValueError
         On a module without a Bayesian version, a network without weighted layers, layers
         whose sizes do not fit ``input_shape`` or one another, an output that is not
-        ``(N, num_classes)``, or prior scales that are not positive, or not one or one per
-        weighted layer.
+        ``(N, num_classes)``, or prior scales that are not positive, not one or one per
+        weighted layer, or a string other than ``"he"``.
 
     Examples
     --------
@@ -74,7 +76,7 @@ class BayesianNetwork(pyro.nn.PyroModule):
         net: nn.Sequential | Sequence[Layer],
         *,
         input_shape: Sequence[int],
-        prior_scale: float | Sequence[float] = 0.2,
+        prior_scale: float | Sequence[float] | str = 0.2,
     ) -> None:
         super().__init__()
         layers = layers_from_sequential(net) if isinstance(net, nn.Module) else list(net)
@@ -82,11 +84,17 @@ class BayesianNetwork(pyro.nn.PyroModule):
         if not weighted:
             raise ValueError("Expected a network with at least one Linear or Conv2d layer.")
         num_layers = len(weighted)
-        scales = (
-            [float(prior_scale)] * num_layers
-            if isinstance(prior_scale, int | float)
-            else [float(s) for s in prior_scale]
-        )
+        if isinstance(prior_scale, str):
+            if prior_scale != "he":
+                raise ValueError(
+                    f"Expected prior_scale to be a number, one number per layer or 'he' but "
+                    f"got {prior_scale!r}."
+                )
+            scales = [math.sqrt(2.0 / (layer.shape[0] - 1)) for layer in weighted]
+        elif isinstance(prior_scale, int | float):
+            scales = [float(prior_scale)] * num_layers
+        else:
+            scales = [float(s) for s in prior_scale]
         if len(scales) != num_layers:
             raise ValueError(
                 f"Expected one prior scale or {num_layers} (one per layer) but got "
@@ -172,6 +180,7 @@ class BayesianNetwork(pyro.nn.PyroModule):
         locs: Sequence[torch.Tensor],
         variances: Sequence[torch.Tensor],
         *,
+        flipout: bool = False,
         noise_rows: tuple[int, int] | None = None,
     ) -> torch.Tensor:
         """Logits with independent Gaussian weights, by sampling each unit's pre-activation.
@@ -187,6 +196,9 @@ class BayesianNetwork(pyro.nn.PyroModule):
             Inputs of shape ``(N, *input_shape)``.
         locs, variances : sequence of torch.Tensor
             Posterior means and variances of each layer's weights, ``(fan_in + 1, fan_out)``.
+        flipout : bool
+            Sample convolutions by Flipout instead: one weight sample per example at every
+            position (:func:`~pyro_logits.bnn.layers.local_reparam_forward`).
         noise_rows : tuple of (int, int), optional
             ``(start, total)``: ``x`` is rows ``start:start + N`` of a batch of ``total``, and
             these rows of the whole batch's noise are used (data-parallel shards).
@@ -196,7 +208,9 @@ class BayesianNetwork(pyro.nn.PyroModule):
         torch.Tensor
             Logits of shape ``(N, num_classes)``.
         """
-        return local_reparam_forward(self.layers, x, locs, variances, noise_rows=noise_rows)
+        return local_reparam_forward(
+            self.layers, x, locs, variances, flipout=flipout, noise_rows=noise_rows
+        )
 
     def likelihood(
         self,
