@@ -11,14 +11,16 @@ Systems:
 - ``mlp``: a plain deterministic ``nn.Sequential`` MLP with ``torch.optim.Adam`` defaults, the
   cost floor as users write it; ``mlp-fused``: the same with ``Adam(fused=True)``.
 - ``bnn-local-reparam`` and ``bnn-sample-weights``: :class:`pyro_logits.bnn.BNNClassifier`.
-- ``lenet`` and ``bnn-lenet``: the 20-50-500 LeNet-5 (:func:`pyro_logits.bnn.lenet`), plain
-  and as a :class:`pyro_logits.bnn.BayesianNetwork` (local reparameterisation); the Bayesian
-  one is also compared with the plain one of the same shape.
+- ``lenet``, ``bnn-lenet`` and ``bnn-lenet-flipout``: the 20-50-500 LeNet-5
+  (:func:`pyro_logits.bnn.lenet`), plain and as a :class:`pyro_logits.bnn.BayesianNetwork`
+  (local reparameterisation, or with the convolutions by Flipout); the Bayesian ones are also
+  compared with the plain one of the same shape.
 - ``pyro-idiomatic``: ``PyroModule[nn.Linear]`` layers with ``PyroSample`` Normal priors,
   ``AutoNormal``, ``Trace_ELBO`` and ``pyro.plate`` subsampling, as the Pyro tutorials write it.
 
 Run: ``python benchmarks/bnn_speed.py --data-dir DIR [--quick] [--epochs N] [--out DIR]``, and
-``--systems lenet bnn-lenet`` for the convolutional rows (not in the default run).
+``--systems lenet bnn-lenet bnn-lenet-flipout`` for the convolutional rows (not in the default
+run).
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ EVAL_SAMPLES = 16
 # The reference script's tempered posterior (see models/bnn_mnist.py); lr stays constant.
 KL_WEIGHT = 0.1
 SYSTEMS = ("mlp", "mlp-fused", "bnn-local-reparam", "bnn-sample-weights", "pyro-idiomatic")
-LENET_SYSTEMS = ("lenet", "bnn-lenet")  # run with --systems lenet bnn-lenet
+LENET_SYSTEMS = ("lenet", "bnn-lenet", "bnn-lenet-flipout")  # not in the default run
 
 
 @dataclass
@@ -148,7 +150,11 @@ def make_bnn(estimator: str, n: int, *, arch: str = "mlp") -> System:
         assert isinstance(out, torch.Tensor)
         return out
 
-    return System("bnn-lenet" if arch == "lenet" else f"bnn-{estimator}", train, log_probs)
+    if arch == "lenet":
+        name = "bnn-lenet-flipout" if estimator == "flipout" else "bnn-lenet"
+    else:
+        name = f"bnn-{estimator}"
+    return System(name, train, log_probs)
 
 
 class IdiomaticPyroMLP(PyroModule):
@@ -213,8 +219,9 @@ def make_idiomatic_pyro() -> System:
 def make_system(name: str, n: int) -> System:
     if name in ("mlp", "mlp-fused", "lenet"):
         return make_plain(name)
-    if name == "bnn-lenet":
-        return make_bnn("local-reparam", n, arch="lenet")
+    if name.startswith("bnn-lenet"):
+        estimator = "flipout" if name.endswith("flipout") else "local-reparam"
+        return make_bnn(estimator, n, arch="lenet")
     if name.startswith("bnn-"):
         return make_bnn(name.removeprefix("bnn-"), n)
     return make_idiomatic_pyro()
@@ -344,12 +351,13 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             f"{r['ratio_to_mlp_fused']:7.2f} {r['test_accuracy']:8.4f} {r['test_nll']:6.3f} "
             f"{to98:>9} {r['peak_rss_mb']:7.0f} {r['rss_ratio_to_mlp']:6.2f}"
         )
-    if {"lenet", "bnn-lenet"} <= by_name.keys():
-        ratio = statistics.median(by_name["bnn-lenet"].epoch_seconds) / statistics.median(
-            by_name["lenet"].epoch_seconds
-        )
-        print(f"bnn-lenet / lenet (same shape, deterministic): {ratio:.2f}x s/epoch")
-        next(r for r in rows if r["system"] == "bnn-lenet")["ratio_to_lenet"] = ratio
+    for bayesian in ("bnn-lenet", "bnn-lenet-flipout"):
+        if {"lenet", bayesian} <= by_name.keys():
+            ratio = statistics.median(by_name[bayesian].epoch_seconds) / statistics.median(
+                by_name["lenet"].epoch_seconds
+            )
+            print(f"{bayesian} / lenet (same shape, deterministic): {ratio:.2f}x s/epoch")
+            next(r for r in rows if r["system"] == bayesian)["ratio_to_lenet"] = ratio
     result = {
         "rows": rows,
         "epochs": epochs,

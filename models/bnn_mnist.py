@@ -33,11 +33,16 @@ weight sampling with weight 0.1 (98.4% against 98.1% accuracy, NLL 0.053 against
 25 epochs at a constant rate).
 
 The LeNet's defaults (``--arch lenet``) differ: 15 epochs, Adam 3e-3 decaying by 0.85 per
-epoch, a KL weight of 0.03 and random shifts of up to 2 pixels. With the MLP's settings (10
-epochs) it reached 99.32% / NLL 0.0221 / ECE 0.59%. Over 15 epochs at 3e-3 x 0.85, a KL weight
-of 0.1 gave 99.48% / 0.0190 / 0.59%, 0.03 gave 99.45% / 0.0163 / 0.19% and 0.01 99.41% / 0.0172
-/ 0.18% (32 samples); 0.3 was at 99.19% / 0.0324 / 1.2% after 10 epochs. Between 0.01 and 0.03
-the differences are of the order of one seed's; 0.03 keeps more of the posterior's spread.
+epoch, a KL weight of 0.03, random shifts of up to 2 pixels, convolutions sampled by Flipout
+(``--estimator flipout``) and He-scaled priors, ``sqrt(2 / fan_in)`` per layer
+(``--prior-scale he``). With the MLP's settings (10 epochs) it reached 99.32% / NLL 0.0221 /
+ECE 0.59%. Over 15 epochs at 3e-3 x 0.85 with local reparameterisation and a 0.2 prior, a KL
+weight of 0.1 gave 99.48% / 0.0190 / 0.59%, 0.03 gave 99.45% / 0.0163 / 0.19% and 0.01 99.41%
+/ 0.0172 / 0.18% (32 samples); 0.3 was at 99.19% / 0.0324 / 1.2% after 10 epochs. With a KL
+weight of 0.03: Flipout alone 99.56% / 0.0149 / 0.18%, the He prior alone 99.51% / 0.0171 /
+0.36%, both 99.52% / 0.0157 / 0.27%; the He prior roughly halved the NLL on low contrast in
+the shift test (0.41-0.43 against 0.62-0.77) and both together did best there over the seven
+corruptions, at the clean set's level within one seed's spread.
 """
 
 from __future__ import annotations

@@ -279,6 +279,18 @@ def test_classifier_checks_image_inputs() -> None:
         clf.train_epoch(torch.rand(4, 36), torch.zeros(4, dtype=torch.long))
 
 
+def test_he_prior_is_sqrt_two_over_each_layers_fan_in() -> None:
+    net = nn.Sequential(
+        nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 8), nn.Linear(8, 3)
+    )
+    model = BayesianNetwork(net, input_shape=(2, 6, 6), prior_scale="he")
+    expected = [(2 / (2 * 3 * 3)) ** 0.5, (2 / 64) ** 0.5, (2 / 8) ** 0.5]
+    assert model.prior_scales == pytest.approx(expected, rel=1e-12)
+    assert torch.all(model.prior(1).base_dist.scale == model.prior_scales[1])
+    with pytest.raises(ValueError, match="a number, one number per layer or 'he' but got 'glorot'"):
+        BayesianNetwork(net, input_shape=(2, 6, 6), prior_scale="glorot")
+
+
 def test_guide_refuses_params_of_another_network() -> None:
     MeanFieldGuide(BayesianMLP(5, (7,), 3)).posterior()
     with pytest.raises(ValueError, match="clear_param_store"):

@@ -97,6 +97,85 @@ def test_local_reparam_forward_has_the_output_mean_of_sampled_weights() -> None:
     assert ((reparam.mean(0) - sampled.mean(0)).abs() <= 5 * se).all()
 
 
+def _conv_moments_of_draws(draws: int, flipout: bool) -> tuple[torch.Tensor, ...]:
+    """Mean, variance and covariance of two positions of one conv output, over many calls."""
+    g = torch.Generator().manual_seed(3)
+    layer = Conv2d(2, 3, (3, 3))
+    x = torch.randn(1, 2, 5, 5, dtype=torch.float64, generator=g)
+    loc = torch.randn(layer.shape, dtype=torch.float64, generator=g) * 0.5
+    var = torch.rand(layer.shape, dtype=torch.float64, generator=g) * 0.3 + 0.1
+    # each call draws its own noise (Flipout: its own perturbation and signs) for one example
+    out = torch.cat(
+        [
+            local_reparam_forward([layer], x, [loc], [var], flipout=flipout, generator=g)
+            for _ in range(draws)
+        ]
+    ).flatten(2)  # (draws, out channels, positions)
+    patches = F.unfold(x, (3, 3)).transpose(1, 2)[0]  # (positions, 18)
+    patches = torch.cat([patches, patches.new_ones(len(patches), 1)], dim=-1)
+    exact_mean = (patches @ loc).t()
+    exact_cov = torch.einsum("pk,qk,ko->opq", patches, patches, var)  # per channel
+    centred = out - out.mean(0)
+    mc_cov = torch.einsum("sop,soq->opq", centred, centred) / (draws - 1)
+    return out.mean(0), mc_cov, exact_mean, exact_cov
+
+
+@pytest.mark.parametrize("flipout", [True, False])
+def test_flipout_convolution_has_the_joint_moments_of_one_weight_sample(flipout) -> None:
+    # With one weight sample w ~ N(loc, var) the outputs at positions p and q of channel o have
+    # covariance sum_k x_p[k] x_q[k] var[k, o] (bias included): Flipout keeps it, per-unit
+    # draws (local reparameterisation) keep the variances only. 8000 calls in float64;
+    # tolerance 5 standard errors of a covariance, (var_p var_q + cov^2) / draws under the
+    # normality of each output.
+    draws = 8000
+    mc_mean, mc_cov, exact_mean, exact_cov = _conv_moments_of_draws(draws, flipout)
+    variances = exact_cov.diagonal(dim1=1, dim2=2)
+    se_mean = (variances / draws).sqrt()
+    assert ((mc_mean - exact_mean).abs() <= 5 * se_mean).all()
+    se_cov = ((variances[:, :, None] * variances[:, None, :] + exact_cov**2) / draws).sqrt()
+    close = (mc_cov - exact_cov).abs() <= 5 * se_cov
+    assert close.diagonal(dim1=1, dim2=2).all()  # the marginals: both estimators
+    assert close.all() == flipout  # the joint: Flipout's alone
+
+
+def test_flipout_examples_share_one_perturbation_with_their_own_signs() -> None:
+    # One input channel and fixed biases: example i's output is mean + s_i[o] * conv(x,
+    # delta)[o], with one delta per call and a sign per example and output channel. Copies of
+    # one input then deviate from the mean by the same magnitudes, with differing signs.
+    g = torch.Generator().manual_seed(4)
+    layer = Conv2d(1, 4, (3, 3))
+    loc = torch.randn(layer.shape, dtype=torch.float64, generator=g)
+    var = torch.full(layer.shape, 0.5, dtype=torch.float64)
+    var[-1] = 0.0
+    x = torch.rand(1, 1, 6, 6, dtype=torch.float64, generator=g).expand(64, 1, 6, 6)
+    out = local_reparam_forward([layer], x, [loc], [var], flipout=True, generator=g)
+    deviation = out - layer.mean(x[:1], loc)
+    assert_close(deviation.abs(), deviation[:1].abs().expand_as(deviation), rtol=1e-9, atol=1e-12)
+    signs = torch.sign(deviation[:, :, 0, 0])  # (copies, channels)
+    assert (signs == 1).any(0).all() and (signs == -1).any(0).all()
+
+
+def test_flipout_shards_get_the_rows_one_process_draws() -> None:
+    layers = layers_from_sequential(
+        nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
+    )
+    shapes = [layer.shape for layer in layers if not isinstance(layer, Function)]
+    locs = [torch.randn(s, dtype=torch.float64) for s in shapes]
+    variances = [torch.rand(s, dtype=torch.float64) for s in shapes]
+    x = torch.rand(5, 1, 6, 6, dtype=torch.float64)
+
+    def run(rows: slice | None) -> torch.Tensor:
+        g = torch.Generator().manual_seed(5)
+        part = x if rows is None else x[rows]
+        where = None if rows is None else (rows.start, len(x))
+        return local_reparam_forward(
+            layers, part, locs, variances, flipout=True, noise_rows=where, generator=g
+        )
+
+    whole = run(None)
+    assert_close(torch.cat([run(slice(0, 3)), run(slice(3, 5))]), whole, rtol=1e-12)
+
+
 def test_builder_reads_sizes_and_keeps_the_order() -> None:
     lenet = nn.Sequential(
         nn.Conv2d(1, 20, 5, padding=2),

@@ -103,6 +103,8 @@ def test_resumed_script_run_ends_like_an_uninterrupted_one(mnist_dir: Path, tmp_
         (["--threads", "0"], "argument --threads: expected an integer >= 1 but got '0'"),
         (["--seed", "-1"], "argument --seed: expected an integer >= 0 but got '-1'"),
         (["--resume", "--overwrite"], "--resume and --overwrite contradict each other"),
+        (["--prior-scale", "he", "0.1"], "--prior-scale he stands alone"),
+        (["--prior-scale", "hi"], "argument --prior-scale: expected a finite number > 0"),
     ],
 )
 def test_bad_flags_are_usage_errors_before_any_data_is_read(flags, message, tmp_path) -> None:
@@ -129,16 +131,23 @@ def test_defaults_follow_the_architecture_and_given_flags_win(tmp_path: Path) ->
     assert spec is not None and spec.loader is not None
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    names = ("epochs", "lr", "lr_decay", "kl_weight", "shift")
+    names = ("epochs", "lr", "lr_decay", "kl_weight", "shift", "prior_scale", "estimator")
 
     def parsed(*flags: str) -> tuple[object, ...]:
         args = script.parse_args([*flags, "--out", str(tmp_path / "run")])
         return tuple(getattr(args, name) for name in names)
 
-    assert parsed() == (30, 1e-3, 0.95, 0.1, 0)
-    assert parsed("--arch", "lenet") == (15, 3e-3, 0.85, 0.03, 2)
-    assert parsed("--arch", "lenet", "--lr", "0.01", "--shift", "0") == (15, 0.01, 0.85, 0.03, 0)
-    assert parsed("--epochs", "3", "--kl-weight", "1") == (3, 1e-3, 0.95, 1.0, 0)
+    mlp, lenet = ([0.2], "local-reparam"), (["he"], "flipout")
+    assert parsed() == (30, 1e-3, 0.95, 0.1, 0, *mlp)
+    assert parsed("--arch", "lenet") == (15, 3e-3, 0.85, 0.03, 2, *lenet)
+    assert parsed("--arch", "lenet", "--lr", "0.01", "--shift", "0") == (
+        (15, 0.01, 0.85, 0.03, 0, *lenet)
+    )
+    assert parsed("--epochs", "3", "--kl-weight", "1") == (3, 1e-3, 0.95, 1.0, 0, *mlp)
+    assert parsed("--arch", "lenet", "--prior-scale", "0.2", "--estimator", "local-reparam") == (
+        (15, 3e-3, 0.85, 0.03, 2, [0.2], "local-reparam")
+    )
+    assert parsed("--prior-scale", "he")[-2:] == (["he"], "local-reparam")
 
 
 def test_an_earlier_run_is_not_overwritten_without_overwrite(tmp_path: Path) -> None:

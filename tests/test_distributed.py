@@ -121,6 +121,7 @@ def _resume_worker(rank: int, port: int, out: str) -> None:
         ("sample-weights", 65, False),
         ("local-reparam", 65, True),  # noise of (N, C, H, W) outputs, split by rows
         ("sample-weights", 65, True),
+        ("flipout", 65, True),  # one perturbation, signs for the whole batch split by rows
     ],
 )
 def test_two_processes_train_the_parameters_of_one(estimator, n, conv, tmp_path) -> None:
