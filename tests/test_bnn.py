@@ -300,7 +300,7 @@ def test_guide_refuses_params_of_another_network() -> None:
 def test_classifier_checks_its_arguments_and_data() -> None:
     model = BayesianMLP(6, (8,), 3)
     with pytest.raises(ValueError, match="estimator to be one of"):
-        BNNClassifier(model, estimator="flipout")  # type: ignore[arg-type]
+        BNNClassifier(model, estimator="reinforce")  # type: ignore[arg-type]
     with pytest.warns(FutureWarning, match=r"guide=\.\.\.\) is renamed estimator="):
         old = BNNClassifier(model, guide="sample-weights")
     assert old.estimator == "sample-weights" and not old.loss.local_reparam

@@ -97,10 +97,16 @@ def _join(rank: int, port: int) -> DataParallel:
     return parallel
 
 
+def _leave(parallel: DataParallel) -> None:
+    """Tear down together: a process that leaves while its peer still reads aborts gloo."""
+    parallel.barrier()
+    dist.destroy_process_group()
+
+
 def _worker(rank: int, port: int, estimator: str, n: int, out: str, conv: bool) -> None:
     parallel = _join(rank, port)
     torch.save(train(estimator, n, parallel, conv=conv), f"{out}.{rank}")
-    dist.destroy_process_group()
+    _leave(parallel)
 
 
 def _resume_worker(rank: int, port: int, out: str) -> None:
@@ -108,7 +114,7 @@ def _resume_worker(rank: int, port: int, out: str) -> None:
     straight = train("local-reparam", 70, parallel)
     resumed = train("local-reparam", 70, parallel, checkpoint=f"{out}.pt")
     torch.save({"straight": straight, "resumed": resumed}, f"{out}.{rank}")
-    dist.destroy_process_group()
+    _leave(parallel)
 
 
 # n = 65 with batch 32: a last batch of one example, so one process has an empty share
