@@ -218,7 +218,9 @@ def layers_from_sequential(net: nn.Sequential) -> list[Layer]:
     return layers
 
 
-def _random_signs(shape: tuple[int, ...], like: torch.Tensor, generator: torch.Generator | None):
+def _random_signs(
+    shape: tuple[int, ...], like: torch.Tensor, generator: torch.Generator | None
+) -> torch.Tensor:
     """Independent +1 or -1, each with probability 1/2, of ``like``'s dtype and device."""
     bits = torch.randint(0, 2, shape, device=like.device, generator=generator)
     return bits.to(like.dtype).mul_(2).sub_(1)
@@ -280,14 +282,10 @@ def local_reparam_forward(
             h = layer.mean(h, loc) + layer.mean(h * s_in, delta) * s_out
             continue
         mean, variance = layer.moments(h, loc, var)
-        if mean.dim() == 4:  # drawn as (N, H, W, C): the channels-last layout of conv outputs
-            _, c, height, width = mean.shape
-            noise = torch.randn(
-                (total, height, width, c), dtype=mean.dtype, device=mean.device, generator=generator
-            ).permute(0, 3, 1, 2)
-        else:
-            noise = torch.randn(
-                (total, *mean.shape[1:]), dtype=mean.dtype, device=mean.device, generator=generator
-            )
+        conv = mean.dim() == 4  # drawn as (N, H, W, C): the channels-last layout of conv outputs
+        shape = (total, *mean.shape[2:], mean.shape[1]) if conv else (total, *mean.shape[1:])
+        noise = torch.randn(shape, dtype=mean.dtype, device=mean.device, generator=generator)
+        if conv:
+            noise = noise.permute(0, 3, 1, 2)
         h = mean + variance.sqrt() * noise[rows]
     return h
