@@ -456,7 +456,10 @@ def test_short_training_on_real_mnist_beats_chance_by_far(
 
 
 @pytest.mark.mnist
-def test_a_bayesian_lenet_learns_real_mnist(mnist_subset: tuple[torch.Tensor, ...]) -> None:
+@pytest.mark.parametrize(("estimator", "prior_scale"), [("local-reparam", 0.2), ("flipout", "he")])
+def test_a_bayesian_lenet_learns_real_mnist(
+    mnist_subset: tuple[torch.Tensor, ...], estimator: str, prior_scale: float | str
+) -> None:
     x, y, x_test, y_test = (t.view(-1, 1, 28, 28) if t.dim() == 2 else t for t in mnist_subset)
     lenet = nn.Sequential(
         nn.Conv2d(1, 8, 5),
@@ -468,7 +471,13 @@ def test_a_bayesian_lenet_learns_real_mnist(mnist_subset: tuple[torch.Tensor, ..
         nn.Flatten(),
         nn.Linear(16 * 4 * 4, 10),
     )
-    clf = BNNClassifier(BayesianNetwork(lenet, input_shape=(1, 28, 28)), lr=3e-3, kl_weight=0.1)
+    model = BayesianNetwork(lenet, input_shape=(1, 28, 28), prior_scale=prior_scale)
+    clf = BNNClassifier(
+        model,
+        estimator=estimator,  # type: ignore[arg-type]
+        lr=3e-3,
+        kl_weight=0.1,
+    )
     losses = clf.fit(x, y, epochs=2, batch_size=128)
     assert losses[-1] < losses[0]
     log_probs = clf.predict_log_probs(x_test, num_samples=4)

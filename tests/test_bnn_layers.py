@@ -138,6 +138,31 @@ def test_flipout_convolution_has_the_joint_moments_of_one_weight_sample(flipout)
     assert close.all() == flipout  # the joint: Flipout's alone
 
 
+def test_flipout_is_a_torch_conv2d_of_each_examples_own_weight_sample() -> None:
+    # Hand-written reference: the same draws (delta, then input and output signs), each
+    # example convolved by F.conv2d with its own weights loc + delta * s_out s_in^T and bias
+    # loc_b + delta_b * s_out. Float64, stride and padding other than the defaults.
+    layer = Conv2d(3, 4, (3, 2), stride=(2, 1), padding=(1, 0))
+    g = torch.Generator().manual_seed(6)
+    loc = torch.randn(layer.shape, dtype=torch.float64, generator=g)
+    var = torch.rand(layer.shape, dtype=torch.float64, generator=g)
+    x = torch.randn(5, 3, 7, 6, dtype=torch.float64, generator=g)
+    out = local_reparam_forward(
+        [layer], x, [loc], [var], flipout=True, generator=torch.Generator().manual_seed(7)
+    )
+    draws = torch.Generator().manual_seed(7)
+    delta = var.sqrt() * torch.randn(var.shape, dtype=torch.float64, generator=draws)
+    s_in = torch.randint(0, 2, (5, 3), generator=draws).double() * 2 - 1
+    s_out = torch.randint(0, 2, (5, 4), generator=draws).double() * 2 - 1
+    expected = []
+    for n in range(5):
+        flips = torch.cat([s_in[n].repeat_interleave(3 * 2), torch.ones(1, dtype=torch.float64)])
+        w = loc + delta * flips[:, None] * s_out[n][None, :]  # (3*3*2 + 1, 4)
+        kernel = w[:-1].t().reshape(4, 3, 3, 2)
+        expected.append(F.conv2d(x[n : n + 1], kernel, w[-1], stride=(2, 1), padding=(1, 0)))
+    assert_close(out, torch.cat(expected), rtol=1e-10, atol=1e-12)
+
+
 def test_flipout_examples_share_one_perturbation_with_their_own_signs() -> None:
     # One input channel and fixed biases: example i's output is mean + s_i[o] * conv(x,
     # delta)[o], with one delta per call and a sign per example and output channel. Copies of

@@ -98,9 +98,16 @@ def _join(rank: int, port: int) -> DataParallel:
 
 
 def _leave(parallel: DataParallel) -> None:
-    """Tear down together: a process that leaves while its peer still reads aborts gloo."""
+    """Tear down together, then exit without the interpreter's finalisation.
+
+    A process that leaves while its peer still reads aborts gloo; and gloo's worker threads
+    can still hold tensors of finished async all-reduces when the interpreter finalises, whose
+    release then aborts the process (SIGABRT, "terminate called without an active
+    exception") after its results are written. ``os._exit`` skips that finalisation.
+    """
     parallel.barrier()
     dist.destroy_process_group()
+    os._exit(0)
 
 
 def _worker(rank: int, port: int, estimator: str, n: int, out: str, conv: bool) -> None:
