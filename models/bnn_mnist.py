@@ -310,8 +310,9 @@ class _Plain:
 
     The MLP is the cost floor, timed in a burst of 100 steps after each Bayesian epoch (so both
     see the same machine load) and scaled to an epoch; the LeNet is trained a whole epoch after
-    each Bayesian epoch, on the same images, for the comparison and the shift test. Weights and
-    batch order come from their own seeds: the Bayesian run's random stream is untouched.
+    each Bayesian epoch, on the same images, for the comparison and the shift test. Its weights
+    and batch order come from ``--seed`` through their own generators (so each seed compares a
+    pair of networks and the Bayesian run's random stream is untouched).
     """
 
     def __init__(self, arch: str, sizes: tuple[int, ...], device: torch.device, seed: int) -> None:
@@ -596,7 +597,7 @@ def _run(
     baseline = None
     if args.baseline and parallel is None:
         sizes = model.sizes if isinstance(model, BayesianMLP) else ()
-        baseline = _Plain(args.arch, sizes, device, seed=0)
+        baseline = _Plain(args.arch, sizes, device, seed=args.seed)
         if resumed_plain is not None:
             baseline.load_state_dict(resumed_plain)
         elif args.arch == "mlp":
