@@ -6,8 +6,10 @@ enclosing call; otherwise by the operator's name (matrix products, convolutions,
 noise, the bias column's ``cat``, other elementwise work). What the operators do not account
 for, the step's wall time minus their time, is the Python, Pyro and dispatch overhead.
 
-Run: ``python benchmarks/bnn_profile.py [--arch mlp|lenet] [--steps N] [--out DIR]`` (random
-inputs of MNIST's shape: the cost of a step does not depend on the pixel values).
+Run: ``python benchmarks/bnn_profile.py [--arch mlp|lenet] [--estimator NAME] [--steps N]
+[--out DIR]`` (random inputs of MNIST's shape: the cost of a step does not depend on the pixel
+values). The estimator defaults to the one ``models/bnn_mnist.py`` trains that architecture
+with: local reparameterisation for the MLP, Flipout for the LeNet.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from pyro_logits.bnn import (
+    ESTIMATORS,
     BayesianMLP,
     BayesianNetwork,
     BNNClassifier,
@@ -52,6 +55,7 @@ _BY_NAME = {
     "aten::mkldnn_convolution": "convolutions",
     "aten::convolution_backward": "convolutions",
     "aten::normal_": "noise",
+    "aten::random_": "noise",  # Flipout's signs
     "aten::max_pool2d_with_indices": "pooling",
     "aten::max_pool2d_with_indices_backward": "pooling",
     "aten::cat": "bias column cat",
@@ -87,7 +91,10 @@ def profile_step(step: Callable[[], object], steps: int) -> dict[str, float]:
     return {c: ms.get(c, 0.0) for c in CATEGORIES}
 
 
-def _steps(arch: str) -> dict[str, Callable[[], object]]:
+DEFAULT_ESTIMATOR = {"mlp": "local-reparam", "lenet": "flipout"}
+
+
+def _steps(arch: str, estimator: str) -> dict[str, Callable[[], object]]:
     x = torch.rand(BATCH, 784) if arch == "mlp" else torch.rand(BATCH, 1, 28, 28)
     y = torch.randint(10, (BATCH,))
     pyro.clear_param_store()
@@ -97,24 +104,32 @@ def _steps(arch: str) -> dict[str, Callable[[], object]]:
     else:
         model = BayesianNetwork(lenet(), input_shape=(1, 28, 28))
         plain = PlainNetwork(lenet())
-    clf = BNNClassifier(model, kl_weight=0.1)
+    clf = BNNClassifier(model, estimator=estimator, kl_weight=0.1)
 
     def bnn() -> object:
         return clf.svi.step(x, y, dataset_size=60_000, validate=False)
 
-    return {f"bnn-{arch}": bnn, arch: lambda: plain.step(x, y)}
+    name = f"bnn-{arch}" if estimator == "local-reparam" else f"bnn-{arch}-{estimator}"
+    return {name: bnn, arch: lambda: plain.step(x, y)}
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", choices=("mlp", "lenet"), default="mlp")
+    parser.add_argument(
+        "--estimator",
+        choices=ESTIMATORS,
+        help="how the BNN's noise is drawn (default: flipout for the LeNet, else local-reparam)",
+    )
     parser.add_argument("--steps", type=int, default=50, help="profiled steps per network")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="runs/benchmarks", help="output directory for JSON")
     args = parser.parse_args(argv)
+    estimator = args.estimator or DEFAULT_ESTIMATOR[args.arch]
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    results = {name: profile_step(step, args.steps) for name, step in _steps(args.arch).items()}
+    steps = _steps(args.arch, estimator)
+    results = {name: profile_step(step, args.steps) for name, step in steps.items()}
     names = list(results)
     print(f"ms per step ({args.steps} steps, batch {BATCH}, {args.threads} threads)")
     print(f"{'category':28}" + "".join(f"{n:>12} {'share':>6}" for n in names))
@@ -126,7 +141,13 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             row += f"{v:12.2f} {100 * v / totals[n]:5.0f}%"
         print(row)
     print(f"step ratio {names[0]} / {names[1]}: {totals[names[0]] / totals[names[1]]:.2f}x")
-    record = {"arch": args.arch, "steps": args.steps, "threads": args.threads, "ms": results}
+    record = {
+        "arch": args.arch,
+        "estimator": estimator,
+        "steps": args.steps,
+        "threads": args.threads,
+        "ms": results,
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / f"bnn_profile_{args.arch}.json") as f:

@@ -521,11 +521,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     device = parallel.device if parallel is not None else torch.device(args.device)
     checkpoint = args.out / "checkpoint.pt"
     config = _config(args)
-    try:
-        return _run(args, parallel, main_process, say, device, checkpoint, config, wall_start)
-    finally:
-        if parallel is not None:
-            torch.distributed.destroy_process_group()
+    results = _run(args, parallel, main_process, say, device, checkpoint, config, wall_start)
+    if parallel is not None:
+        parallel.close()
+    return results
 
 
 def _quiet(*args: object, **kwargs: object) -> None:

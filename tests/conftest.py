@@ -1,8 +1,10 @@
-"""Shared fixtures: real MNIST found without a download (seeding is in the root conftest.py)."""
+"""Shared fixtures: real MNIST found without a download, tiny script runs (seeding is in the\nroot conftest.py)."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,23 @@ def mnist_dir() -> Path:
             "real MNIST not found: set PYRO_LOGITS_TEST_MNIST_DIR to a directory with the four IDX files"
         )
     return found
+
+
+@pytest.fixture(scope="session")
+def seed_runs(mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Tiny unshifted LeNet runs of models/bnn_mnist.py: seeds 0, 1, 1 again, 2 with KL weight 1."""
+    root = tmp_path_factory.mktemp("seed_runs")
+    common = [
+        *("--data-dir", str(mnist_dir), "--arch", "lenet", "--shift", "0", "--train-size", "300"),
+        *("--test-size", "200", "--num-samples", "2", "--shift-test-samples", "2"),
+        *("--threads", "2", "--no-progress", "--eval-every", "0", "--epochs", "1"),
+    ]
+    flags = [["--seed", "0"], ["--seed", "1"], ["--seed", "1"], ["--seed", "2", "--kl-weight", "1"]]
+    runs = [root / str(i) for i in range(len(flags))]
+    for out, extra in zip(runs, flags, strict=True):
+        command = [sys.executable, str(REPO_ROOT / "models" / "bnn_mnist.py"), *common, *extra]
+        result = subprocess.run(
+            [*command, "--out", str(out)], capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    return runs

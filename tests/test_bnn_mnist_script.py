@@ -221,17 +221,11 @@ def test_lenet_run_compares_with_a_plain_lenet_and_resumes_exactly(
 
 
 @pytest.mark.mnist
-def test_plain_lenet_follows_the_seed(mnist_dir: Path, tmp_path: Path) -> None:
+def test_plain_lenet_follows_the_seed(seed_runs: list[Path]) -> None:
     # Unshifted images: only the seed can make the two plain networks differ.
-    common = [
-        *("--data-dir", mnist_dir, "--arch", "lenet", "--shift", "0", "--train-size", "300"),
-        *("--test-size", "200", "--num-samples", "2", "--shift-test-samples", "2"),
-        *("--threads", "2", "--no-progress", "--eval-every", "0", "--epochs", "1"),
+    plain = [
+        json.loads((run / "metrics.json").read_text())["shift_test"]["clean"]["plain"]
+        for run in seed_runs[:3]
     ]
-    plain = []
-    for i, seed in enumerate(("0", "1", "1")):
-        _run(*common, "--seed", seed, "--out", tmp_path / str(i))
-        metrics = json.loads((tmp_path / str(i) / "metrics.json").read_text())
-        plain.append(metrics["shift_test"]["clean"]["plain"])
     assert plain[0] != plain[1]
     assert plain[1] == plain[2]  # and one seed gives one plain network

@@ -6,19 +6,28 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bnn_profile.py"
 
 
-def test_profile_puts_the_kernel_and_the_optimizer_in_their_categories(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("estimator", "name"), [(None, "bnn-lenet-flipout"), ("local-reparam", "bnn-lenet")]
+)
+def test_profile_puts_the_kernel_and_the_optimizer_in_their_categories(
+    tmp_path: Path, estimator: str | None, name: str
+) -> None:
     spec = importlib.util.spec_from_file_location("bnn_profile", SCRIPT)
     assert spec is not None and spec.loader is not None
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    options = ["--estimator", estimator] if estimator else []
     record = script.main(
-        ["--arch", "lenet", "--steps", "2", "--threads", "1", "--out", str(tmp_path)]
+        ["--arch", "lenet", "--steps", "2", "--threads", "1", "--out", str(tmp_path), *options]
     )
     assert json.loads((tmp_path / "bnn_profile_lenet.json").read_text()) == record
-    bnn, plain = record["ms"]["bnn-lenet"], record["ms"]["lenet"]
+    assert record["estimator"] == (estimator or "flipout")  # the LeNet's default is Flipout
+    bnn, plain = record["ms"][name], record["ms"]["lenet"]
     assert list(bnn) == list(script.CATEGORIES) == list(plain)
     # the BNN alone has the variance-and-KL pass and noise; both networks convolve and pool
     assert bnn["variance-and-KL pass"] > 0 and bnn["noise"] > 0

@@ -105,8 +105,8 @@ def _leave(parallel: DataParallel) -> None:
     release then aborts the process (SIGABRT, "terminate called without an active
     exception") after its results are written. ``os._exit`` skips that finalisation.
     """
-    parallel.barrier()
-    dist.destroy_process_group()
+    parallel.close()
+    assert not dist.is_initialized()
     os._exit(0)
 
 

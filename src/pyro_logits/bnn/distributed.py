@@ -85,6 +85,17 @@ class DataParallel:
         else:
             dist.barrier()
 
+    def close(self) -> None:
+        """Leave the run together: wait for every process, then destroy the process group.
+
+        Call it once on every process after the last collective of a run that went well. A
+        process that destroys its group while a peer still reads aborts the peer; after an
+        error, do not call it (the others may be inside a collective and would wait for this
+        one): exiting ends the run, and torchrun stops the other processes.
+        """
+        self.barrier()
+        dist.destroy_process_group()
+
 
 def init_data_parallel(device: str = "cpu", *, timeout_s: float = 600.0) -> DataParallel | None:
     """Join the process group that ``torchrun`` set up; ``None`` in a single-process run.

@@ -1,0 +1,218 @@
+"""The shift test of several ``models/bnn_mnist.py`` runs that differ only in ``--seed``.
+
+One run compares one Bayesian network with one plain network, and under some corruptions the
+plain network's NLL depends on its initial weights by a factor of 3 or more: a single run can
+make either network look better. This script reads the ``metrics.json`` of runs made with the
+same flags and different seeds and gives, for each corruption and network, the NLL's mean,
+minimum and maximum over the seeds, the mean accuracy, and in how many seeds the Bayesian
+network had the lower NLL: a table, ``shift_summary.json`` and ``shift_summary.png``.
+
+Run: ``python models/shift_summary.py RUN_DIR RUN_DIR [...] [--out DIR] [--overwrite]``, e.g.
+after ``python models/bnn_mnist.py --arch lenet --seed S --out runs/lenet_sS`` for S = 0, 1, 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from pyro_logits.scripts import atomic_write, prepare_run_dir
+
+OUTPUTS = ("shift_summary.json", "shift_summary.png")
+# The flags that make runs comparable: all must agree, the seed must differ.
+SAME_FLAGS = (
+    "arch",
+    "epochs",
+    "batch_size",
+    "hidden",
+    "prior_scale",
+    "lr",
+    "lr_decay",
+    "init_scale",
+    "kl_weight",
+    "estimator",
+    "shift",
+    "train_size",
+    "test_size",
+    "shift_test_samples",
+    "baseline",
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; ``--out`` is checked before any run is read."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", type=Path, nargs="+", help="output directories of bnn_mnist.py")
+    parser.add_argument("--out", type=Path, default=Path("runs/shift_summary"))
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier summary")
+    args = parser.parse_args(argv)
+    if len(args.runs) < 2:
+        parser.error(f"expected at least two run directories (seeds) but got {len(args.runs)}")
+    try:
+        prepare_run_dir(args.out, OUTPUTS, overwrite=args.overwrite, can_resume=False)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
+
+
+def load_runs(dirs: list[Path]) -> list[dict[str, Any]]:
+    """Each run's ``metrics.json``, checked to hold a shift test and to differ only in the seed.
+
+    Raises
+    ------
+    ValueError
+        A ``metrics.json`` is missing or has no shift test, two runs share a seed, or the
+        runs differ in a flag of :data:`SAME_FLAGS`.
+    """
+    runs = []
+    for run in dirs:
+        path = run / "metrics.json"
+        if not path.is_file():
+            raise ValueError(
+                f"Expected {path}, written by models/bnn_mnist.py when a run ends, but it is "
+                "missing; finish that run (--resume) or leave it out."
+            )
+        metrics = json.loads(path.read_text())
+        if "shift_test" not in metrics:
+            raise ValueError(
+                f"Expected a shift test in {path} but it has none (a run from before the shift "
+                "test); run it again with the current script or leave it out."
+            )
+        runs.append(metrics)
+    seeds = [m["config"]["seed"] for m in runs]
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ValueError(
+            f"Expected runs with different seeds but seed(s) {repeated} appear more than once "
+            f"(seeds {seeds}); leave out the repeats."
+        )
+    first = runs[0]["config"]
+    for run, metrics in zip(dirs[1:], runs[1:], strict=True):
+        differ = {
+            k: (first.get(k), metrics["config"].get(k))
+            for k in SAME_FLAGS
+            if first.get(k) != metrics["config"].get(k)
+        }
+        if differ:
+            raise ValueError(
+                f"Expected runs that differ only in --seed but {run} differs from {dirs[0]} in "
+                f"{differ} (first run, this run); compare runs made with the same flags."
+            )
+    return runs
+
+
+def _spread(values: list[float]) -> dict[str, Any]:
+    return {
+        "mean": statistics.fmean(values),
+        "min": min(values),
+        "max": max(values),
+        "values": values,
+    }
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per corruption and network: NLL, accuracy and ECE over the runs, and the Bayesian wins."""
+    names = list(runs[0]["shift_test"])
+    nets = [n for n in ("bnn", "plain") if all(n in m["shift_test"][names[0]] for m in runs)]
+    table: dict[str, Any] = {}
+    for name in names:
+        row: dict[str, Any] = {
+            net: {
+                key: _spread([m["shift_test"][name][net][key] for m in runs])
+                for key in ("nll", "accuracy", "ece")
+            }
+            for net in nets
+        }
+        if "plain" in nets:
+            row["bnn_lower_nll_in"] = sum(
+                m["shift_test"][name]["bnn"]["nll"] < m["shift_test"][name]["plain"]["nll"]
+                for m in runs
+            )
+        table[name] = row
+    return {
+        "seeds": [m["config"]["seed"] for m in runs],
+        "flags": {k: runs[0]["config"].get(k) for k in SAME_FLAGS},
+        "shift_test_samples": runs[0].get("shift_test_samples"),
+        "shift_test": table,
+    }
+
+
+def _plot(summary: dict[str, Any], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = summary["shift_test"]
+    names = list(table)
+    nets = [n for n in ("bnn", "plain") if n in table[names[0]]]
+    labels = {"bnn": "Bayesian (posterior predictive)", "plain": "plain, same shape"}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    width = 0.8 / len(nets)
+    for ax, key, title in zip(axes, ("nll", "accuracy"), ("NLL", "accuracy"), strict=True):
+        for i, net in enumerate(nets):
+            cells = [table[name][net][key] for name in names]
+            means = [c["mean"] for c in cells]
+            errors = [
+                [c["mean"] - c["min"] for c in cells],
+                [c["max"] - c["mean"] for c in cells],
+            ]
+            positions = [j + (i - (len(nets) - 1) / 2) * width for j in range(len(names))]
+            ax.bar(positions, means, width=width, yerr=errors, capsize=3, label=labels[net])
+        ax.set_xticks(
+            range(len(names)), [n.replace("_", " ") for n in names], fontsize=8, rotation=35
+        )
+        plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
+        ax.set_title(f"Shift test {title}: mean, min-max over seeds {summary['seeds']}")
+        ax.title.set_fontsize(9)
+        if key == "nll":
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_write(out / "shift_summary.png") as f:
+        fig.savefig(f, format="png", dpi=120)
+    plt.close(fig)
+
+
+def _print(summary: dict[str, Any]) -> None:
+    table = summary["shift_test"]
+    nets = [n for n in ("bnn", "plain") if n in next(iter(table.values()))]
+    count = len(summary["seeds"])
+    print(
+        f"shift test over seeds {summary['seeds']}: NLL mean [min, max], mean accuracy "
+        f"({summary['shift_test_samples']} posterior samples)"
+    )
+    for name, row in table.items():
+        cells = []
+        for net in nets:
+            nll, acc = row[net]["nll"], row[net]["accuracy"]
+            cells.append(
+                f"{net} {nll['mean']:.4f} [{nll['min']:.4f}, {nll['max']:.4f}] "
+                f"{100 * acc['mean']:6.2f}%"
+            )
+        if "bnn_lower_nll_in" in row:
+            cells.append(f"Bayesian lower in {row['bnn_lower_nll_in']} of {count}")
+        print(f"  {name:14} " + "   ".join(cells))
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Read the runs, write the summary's JSON and plot, print its table; return the summary."""
+    args = parse_args(argv)
+    try:
+        runs = load_runs(args.runs)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    summary = summarise(runs)
+    summary["runs"] = [str(run) for run in args.runs]
+    with atomic_write(args.out / "shift_summary.json") as f:
+        f.write((json.dumps(summary, indent=2) + "\n").encode())
+    _plot(summary, args.out)
+    _print(summary)
+    return summary
+
+
+if __name__ == "__main__":
+    main()
