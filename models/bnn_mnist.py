@@ -310,19 +310,30 @@ class _Plain:
 
     The MLP is the cost floor, timed in a burst of 100 steps after each Bayesian epoch (so both
     see the same machine load) and scaled to an epoch; the LeNet is trained a whole epoch after
-    each Bayesian epoch, on the same images, for the comparison and the shift test. Its weights
-    and batch order come from ``--seed`` through their own generators (so each seed compares a
-    pair of networks and the Bayesian run's random stream is untouched).
+    each Bayesian epoch, on the same images, with the same Adam learning rate and decay per
+    epoch, for the comparison and the shift test: the two differ in being Bayesian alone. Its
+    weights and batch order come from ``--seed`` through their own generators (so each seed
+    compares a pair of networks and the Bayesian run's random stream is untouched).
     """
 
-    def __init__(self, arch: str, sizes: tuple[int, ...], device: torch.device, seed: int) -> None:
+    def __init__(
+        self,
+        arch: str,
+        sizes: tuple[int, ...],
+        device: torch.device,
+        *,
+        seed: int,
+        lr: float,
+        lr_decay: float,
+    ) -> None:
         if arch == "lenet":
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 torch.manual_seed(seed)
-                self.plain: PlainNetwork = PlainNetwork(lenet(), device=device)
+                self.plain: PlainNetwork = PlainNetwork(lenet(), lr=lr, device=device)
         else:
             self.plain = PlainMLP(sizes, seed=seed, device=device)
         self.max_steps = None if arch == "lenet" else 100
+        self.lr_decay = lr_decay
         self.generator = torch.Generator().manual_seed(seed)
 
     def seconds_per_epoch(self, x: torch.Tensor, y: torch.Tensor, *, batch_size: int) -> float:
@@ -336,7 +347,11 @@ class _Plain:
         for idx in order.split(batch_size):
             self.plain.step(x[idx], y[idx])
         _sync(x.device)
-        return (time.perf_counter() - start) * num_batches / steps
+        seconds = (time.perf_counter() - start) * num_batches / steps
+        if self.max_steps is None:  # a whole epoch trained: decay as the Bayesian Adam does
+            for group in self.plain.optimizer.param_groups:
+                group["lr"] *= self.lr_decay
+        return seconds
 
     def log_probs(self, x: torch.Tensor) -> torch.Tensor:
         """Log class probabilities of ``x``, on the CPU."""
@@ -596,7 +611,9 @@ def _run(
     baseline = None
     if args.baseline and parallel is None:
         sizes = model.sizes if isinstance(model, BayesianMLP) else ()
-        baseline = _Plain(args.arch, sizes, device, seed=args.seed)
+        baseline = _Plain(
+            args.arch, sizes, device, seed=args.seed, lr=args.lr, lr_decay=args.lr_decay
+        )
         if resumed_plain is not None:
             baseline.load_state_dict(resumed_plain)
         elif args.arch == "mlp":

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pyro_logits.bnn import BayesianNetwork, BNNClassifier, lenet
 from pyro_logits.datasets import CORRUPTIONS
 
 SCRIPT = Path(__file__).resolve().parents[1] / "models" / "bnn_mnist.py"
@@ -218,6 +219,11 @@ def test_lenet_run_compares_with_a_plain_lenet_and_resumes_exactly(
     # The shifted images, the Bayesian and the plain network all continue where they stopped.
     for key in ("elbo_per_epoch", "test_nll", "shift_test"):
         assert straight[key] == resumed[key], key
+    # The plain LeNet trains with the run's Adam rate, decayed per epoch as the Bayesian one's.
+    model = BayesianNetwork(lenet(), input_shape=(1, 28, 28), prior_scale="he")
+    extra = BNNClassifier(model, estimator="flipout").load(tmp_path / "resumed" / "checkpoint.pt")
+    lr = extra["plain"]["optimizer"]["param_groups"][0]["lr"]
+    assert lr == pytest.approx(3e-3 * 0.85**2, rel=1e-12)
 
 
 @pytest.mark.mnist
