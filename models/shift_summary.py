@@ -22,23 +22,9 @@ from typing import Any
 from pyro_logits.scripts import atomic_write, prepare_run_dir
 
 OUTPUTS = ("shift_summary.json", "shift_summary.png")
-# The flags that make runs comparable: all must agree, the seed must differ.
-SAME_FLAGS = (
-    "arch",
-    "epochs",
-    "batch_size",
-    "hidden",
-    "prior_scale",
-    "lr",
-    "lr_decay",
-    "init_scale",
-    "kl_weight",
-    "estimator",
-    "shift",
-    "train_size",
-    "test_size",
-    "shift_test_samples",
-    "baseline",
+# Flags that do not change a run's shift test; every other flag must agree, the seed differ.
+FREE_FLAGS = frozenset(
+    {"seed", "out", "data_dir", "device", "threads", "eval_every", "num_samples"}
 )
 
 
@@ -65,7 +51,7 @@ def load_runs(dirs: list[Path]) -> list[dict[str, Any]]:
     ------
     ValueError
         A ``metrics.json`` is missing or has no shift test, two runs share a seed, or the
-        runs differ in a flag of :data:`SAME_FLAGS`.
+        runs differ in a flag outside :data:`FREE_FLAGS`.
     """
     runs = []
     for run in dirs:
@@ -91,9 +77,10 @@ def load_runs(dirs: list[Path]) -> list[dict[str, Any]]:
         )
     first = runs[0]["config"]
     for run, metrics in zip(dirs[1:], runs[1:], strict=True):
+        keys = (first.keys() | metrics["config"].keys()) - FREE_FLAGS
         differ = {
             k: (first.get(k), metrics["config"].get(k))
-            for k in SAME_FLAGS
+            for k in sorted(keys)
             if first.get(k) != metrics["config"].get(k)
         }
         if differ:
@@ -134,7 +121,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         table[name] = row
     return {
         "seeds": [m["config"]["seed"] for m in runs],
-        "flags": {k: runs[0]["config"].get(k) for k in SAME_FLAGS},
+        "flags": {k: v for k, v in runs[0]["config"].items() if k not in FREE_FLAGS},
         "shift_test_samples": runs[0].get("shift_test_samples"),
         "shift_test": table,
     }
