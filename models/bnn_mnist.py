@@ -707,7 +707,7 @@ def _run(
         ),
         "eval_seconds": time.perf_counter() - eval_start,
         "config": config,
-        "baseline_network": "plain LeNet (trained alongside)"
+        "baseline_network": "plain LeNet (trained alongside, same Adam schedule and seed)"
         if args.arch == "lenet"
         else "plain MLP (timed bursts)",
         "shift_test": shift_test,

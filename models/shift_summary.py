@@ -51,7 +51,8 @@ def load_runs(dirs: list[Path]) -> list[dict[str, Any]]:
     ------
     ValueError
         A ``metrics.json`` is missing or has no shift test, two runs share a seed, or the
-        runs differ in a flag outside :data:`FREE_FLAGS`.
+        runs differ in a flag outside :data:`FREE_FLAGS` or in the plain
+        network they were compared with (``baseline_network``).
     """
     runs = []
     for run in dirs:
@@ -83,6 +84,11 @@ def load_runs(dirs: list[Path]) -> list[dict[str, Any]]:
             for k in sorted(keys)
             if first.get(k) != metrics["config"].get(k)
         }
+        if metrics.get("baseline_network") != runs[0].get("baseline_network"):
+            differ["baseline_network"] = (
+                runs[0].get("baseline_network"),
+                metrics.get("baseline_network"),
+            )
         if differ:
             raise ValueError(
                 f"Expected runs that differ only in --seed but {run} differs from {dirs[0]} in "

@@ -214,7 +214,9 @@ def test_lenet_run_compares_with_a_plain_lenet_and_resumes_exactly(
         for name in ("straight", "resumed")
     )
     assert straight["config"]["arch"] == "lenet" and straight["config"]["shift"] == 2
-    assert straight["baseline_network"] == "plain LeNet (trained alongside)"
+    assert straight["baseline_network"] == (
+        "plain LeNet (trained alongside, same Adam schedule and seed)"
+    )
     assert set(straight["shift_test"]["translation"]) == {"bnn", "plain"}
     # The shifted images, the Bayesian and the plain network all continue where they stopped.
     for key in ("elbo_per_epoch", "test_nll", "shift_test"):

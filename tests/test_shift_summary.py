@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -71,3 +72,20 @@ def test_summary_refuses_a_run_without_metrics(seed_runs: list[Path], tmp_path: 
     assert result.returncode == 1
     assert f"Expected {unfinished / 'metrics.json'}" in result.stderr
     assert "finish that run (--resume)" in result.stderr
+
+
+def test_summary_refuses_runs_with_different_plain_networks(
+    seed_runs: list[Path], tmp_path: Path
+) -> None:
+    # A run of an older script: its plain LeNet was trained otherwise, under the same flags.
+    older = tmp_path / "older"
+    shutil.copytree(seed_runs[1], older)
+    metrics = json.loads((older / "metrics.json").read_text())
+    metrics["baseline_network"] = "plain LeNet (trained alongside)"
+    (older / "metrics.json").write_text(json.dumps(metrics))
+    result = _summary(seed_runs[0], older, "--out", tmp_path / "out")
+    assert result.returncode == 1
+    assert (
+        "'baseline_network': ('plain LeNet (trained alongside, same Adam schedule and seed)'"
+        in (result.stderr)
+    )
