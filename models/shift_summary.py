@@ -44,6 +44,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _comparable(metrics: dict[str, Any]) -> dict[str, Any]:
+    """What must agree between runs: the flags but the free ones, and the plain network."""
+    flags = {k: v for k, v in metrics["config"].items() if k not in FREE_FLAGS}
+    return {**flags, "baseline_network": metrics.get("baseline_network")}
+
+
 def load_runs(dirs: list[Path]) -> list[dict[str, Any]]:
     """Each run's ``metrics.json``, checked to hold a shift test and to differ only in the seed.
 
@@ -76,19 +82,14 @@ def load_runs(dirs: list[Path]) -> list[dict[str, Any]]:
             f"Expected runs with different seeds but seed(s) {repeated} appear more than once "
             f"(seeds {seeds}); leave out the repeats."
         )
-    first = runs[0]["config"]
+    first = _comparable(runs[0])
     for run, metrics in zip(dirs[1:], runs[1:], strict=True):
-        keys = (first.keys() | metrics["config"].keys()) - FREE_FLAGS
+        this = _comparable(metrics)
         differ = {
-            k: (first.get(k), metrics["config"].get(k))
-            for k in sorted(keys)
-            if first.get(k) != metrics["config"].get(k)
+            k: (first.get(k), this.get(k))
+            for k in sorted(first.keys() | this.keys())
+            if first.get(k) != this.get(k)
         }
-        if metrics.get("baseline_network") != runs[0].get("baseline_network"):
-            differ["baseline_network"] = (
-                runs[0].get("baseline_network"),
-                metrics.get("baseline_network"),
-            )
         if differ:
             raise ValueError(
                 f"Expected runs that differ only in --seed but {run} differs from {dirs[0]} in "
