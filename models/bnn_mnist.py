@@ -712,6 +712,7 @@ def _run(
         else "plain MLP (timed bursts)",
         "shift_test": shift_test,
         "shift_test_samples": args.shift_test_samples,
+        "posterior_layers": clf.guide.layer_summary(),
         "world_size": parallel.world_size if parallel is not None else 1,
         "versions": _versions(),
     }
@@ -747,6 +748,13 @@ def _run(
             for net, v in row.items()
         ]
         say(f"  {name:14} " + "   ".join(cells))
+    say("\nposterior by layer (weights with |loc| < scale: left at the prior):")
+    for layer in results["posterior_layers"]:
+        say(
+            f"  {layer['site']:9} {layer['weights']:7d} weights  |loc| rms {layer['loc_rms']:.4f}"
+            f"  scale median {layer['scale_median']:.4f} (prior {layer['prior_scale']:.4f})"
+            f"  KL {layer['kl']:9.1f} nats  |loc| < scale {100 * layer['snr_below_1']:5.1f}%"
+        )
     return results
 
 

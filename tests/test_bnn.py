@@ -291,6 +291,30 @@ def test_he_prior_is_sqrt_two_over_each_layers_fan_in() -> None:
         BayesianNetwork(net, input_shape=(2, 6, 6), prior_scale="glorot")
 
 
+def test_layer_summary_matches_torch_distributions_in_float64() -> None:
+    model = BayesianMLP(5, (7,), 3, prior_scale=[1.0, 0.3])
+    guide = MeanFieldGuide(model)
+    generator = torch.Generator().manual_seed(0)
+    loc = torch.randn(6 * 7 + 8 * 3, generator=generator, dtype=torch.float64) * 0.2
+    scale = torch.rand(loc.shape, generator=generator, dtype=torch.float64) * 0.3 + 0.01
+    pyro.param("guide.loc", loc.float())
+    pyro.param("guide.log_scale", scale.log().float())
+    loc, scale = (t.float().double() for t in (loc, scale))  # what the store holds
+    summary = guide.layer_summary()
+    assert [layer["site"] for layer in summary] == ["layers.0", "layers.1"]
+    for layer, m, s, prior in zip(
+        summary, loc.split([42, 24]), scale.split([42, 24]), [1.0, 0.3], strict=True
+    ):
+        kl = kl_divergence(Normal(m, s), Normal(torch.zeros_like(m), prior)).sum()
+        assert layer["weights"] == m.numel() and layer["prior_scale"] == prior
+        assert layer["kl"] == pytest.approx(kl.item(), rel=1e-6)
+        assert layer["loc_rms"] == pytest.approx(m.pow(2).mean().sqrt().item(), rel=1e-6)
+        assert layer["scale_median"] == pytest.approx(s.median().item(), rel=1e-6)
+        below = sum(abs(a) < b for a, b in zip(m.tolist(), s.tolist(), strict=True))
+        assert 0 < below < m.numel()
+        assert layer["snr_below_1"] == pytest.approx(below / m.numel(), abs=1e-12)
+
+
 def test_guide_refuses_params_of_another_network() -> None:
     MeanFieldGuide(BayesianMLP(5, (7,), 3)).posterior()
     with pytest.raises(ValueError, match="clear_param_store"):

@@ -52,6 +52,10 @@ def test_script_trains_evaluates_and_writes_its_outputs(mnist_dir: Path, tmp_pat
     assert "epoch   1/1" in result.stdout and "test accuracy" in result.stdout
     assert set(metrics["shift_test"]) == {"clean", *CORRUPTIONS}
     assert set(metrics["shift_test"]["inversion"]) == {"bnn"}  # no trained plain MLP
+    layers = metrics["posterior_layers"]
+    assert [layer["site"] for layer in layers] == ["layers.0", "layers.1", "layers.2"]
+    assert sum(layer["weights"] for layer in layers) == 785 * 400 + 401 * 400 + 401 * 10
+    assert "posterior by layer" in result.stdout
     for png in ("reliability.png", "entropy_hist.png", "shift_test.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

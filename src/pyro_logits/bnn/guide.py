@@ -105,6 +105,45 @@ class MeanFieldGuide:
         }
 
     @torch.no_grad()
+    def layer_summary(self) -> list[dict[str, Any]]:
+        """How far each layer's posterior has moved from its prior, one dict a weighted layer.
+
+        Mean-field variational inference tends to leave whole units at the prior, their
+        weights' means near zero and standard deviations near the prior's (over-pruning):
+        the network then computes with fewer units than it has. This summary shows it.
+
+        Returns
+        -------
+        list of dict
+            In the order of :attr:`BayesianNetwork.site_names`, each with ``site``,
+            ``weights`` (biases included), ``loc_rms`` (root mean square of the means),
+            ``scale_median``, ``prior_scale``, ``kl`` (``KL(q || p)`` of the layer in nats,
+            closed form, float64) and ``snr_below_1``: the fraction of weights whose
+            signal-to-noise ratio ``|loc| / scale`` is below 1, the usual mark of a weight the
+            data left at the prior.
+        """
+        loc, log_scale = (t.detach().double() for t in self.posterior())
+        m = self.model
+        summary = []
+        for site, prior, mean, log_sd in zip(
+            m.site_names, m.prior_scales, m.unflatten(loc), m.unflatten(log_scale), strict=True
+        ):
+            sd = log_sd.exp()
+            kl = math.log(prior) - log_sd + (sd**2 + mean**2) / (2 * prior**2) - 0.5
+            summary.append(
+                {
+                    "site": site,
+                    "weights": mean.numel(),
+                    "loc_rms": mean.pow(2).mean().sqrt().item(),
+                    "scale_median": sd.median().item(),
+                    "prior_scale": prior,
+                    "kl": kl.sum().item(),
+                    "snr_below_1": (mean.abs() < sd).double().mean().item(),
+                }
+            )
+        return summary
+
+    @torch.no_grad()
     def sample_weights(self, num_samples: int) -> list[torch.Tensor]:
         """Draw ``num_samples`` independent weight sets: ``(S, fan_in + 1, fan_out)`` per layer."""
         loc, log_scale = self.posterior()
