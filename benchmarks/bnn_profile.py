@@ -132,13 +132,14 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     results = {name: profile_step(step, args.steps) for name, step in steps.items()}
     names = list(results)
     print(f"ms per step ({args.steps} steps, batch {BATCH}, {args.threads} threads)")
-    print(f"{'category':28}" + "".join(f"{n:>12} {'share':>6}" for n in names))
+    width = max(12, *(len(n) for n in names))
+    print(f"{'category':28}" + "".join(f"{n:>{width}} {'share':>6}" for n in names))
     totals = {n: sum(results[n].values()) for n in names}
     for category in (*CATEGORIES, "total"):
         row = f"{category:28}"
         for n in names:
             v = totals[n] if category == "total" else results[n][category]
-            row += f"{v:12.2f} {100 * v / totals[n]:5.0f}%"
+            row += f"{v:{width}.2f} {100 * v / totals[n]:5.0f}%"
         print(row)
     print(f"step ratio {names[0]} / {names[1]}: {totals[names[0]] / totals[names[1]]:.2f}x")
     record = {

@@ -18,6 +18,7 @@ from pyro_logits.bnn import (
     MeanFieldGuide,
     gaussian_variance_and_kl,
     layer_variances_and_kl,
+    lenet,
 )
 from pyro_logits.datasets import load_mnist
 
@@ -313,6 +314,20 @@ def test_layer_summary_matches_torch_distributions_in_float64() -> None:
         below = sum(abs(a) < b for a, b in zip(m.tolist(), s.tolist(), strict=True))
         assert 0 < below < m.numel()
         assert layer["snr_below_1"] == pytest.approx(below / m.numel(), abs=1e-12)
+
+
+def test_load_into_gives_the_plain_network_the_same_function_in_float64() -> None:
+    model = BayesianNetwork(lenet(channels=(3, 4), hidden=8), input_shape=(1, 28, 28))
+    loc, _ = MeanFieldGuide(model).posterior()
+    weights = [w.double() for w in model.unflatten(loc.detach())]
+    net = lenet(channels=(3, 4), hidden=8).double()
+    model.load_into(net, weights)
+    x = torch.rand(5, 1, 28, 28, dtype=torch.float64)
+    assert_close(net(x), model.network(x, weights), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="4 weighted layers but got 2 Linear/Conv2d modules"):
+        model.load_into(nn.Sequential(nn.Linear(784, 8), nn.Linear(8, 10)), weights)
+    with pytest.raises(ValueError, match="weighted layer 2 of shape"):
+        model.load_into(lenet(channels=(3, 4), hidden=9), weights)
 
 
 def test_guide_refuses_params_of_another_network() -> None:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from pyro_logits.bnn import BayesianNetwork, BNNClassifier, lenet
 from pyro_logits.datasets import CORRUPTIONS
@@ -219,7 +220,7 @@ def test_lenet_run_compares_with_a_plain_lenet_and_resumes_exactly(
     )
     assert straight["config"]["arch"] == "lenet" and straight["config"]["shift"] == 2
     assert straight["baseline_network"] == (
-        "plain LeNet (trained alongside, same Adam schedule and seed)"
+        "plain LeNet (trained alongside from the Bayesian net's initial means, same Adam schedule)"
     )
     assert set(straight["shift_test"]["translation"]) == {"bnn", "plain"}
     # The shifted images, the Bayesian and the plain network all continue where they stopped.
@@ -230,6 +231,27 @@ def test_lenet_run_compares_with_a_plain_lenet_and_resumes_exactly(
     extra = BNNClassifier(model, estimator="flipout").load(tmp_path / "resumed" / "checkpoint.pt")
     lr = extra["plain"]["optimizer"]["param_groups"][0]["lr"]
     assert lr == pytest.approx(3e-3 * 0.85**2, rel=1e-12)
+
+
+@pytest.mark.mnist
+def test_plain_lenet_starts_from_the_bayesian_nets_initial_means(
+    mnist_dir: Path, tmp_path: Path
+) -> None:
+    # With a learning rate of 1e-12 neither network moves from where it started.
+    _run(
+        *("--data-dir", mnist_dir, "--arch", "lenet", "--train-size", "256", "--test-size", "100"),
+        *("--num-samples", "2", "--shift-test-samples", "2", "--epochs", "1", "--lr", "1e-12"),
+        *("--threads", "2", "--no-progress", "--eval-every", "0", "--out", tmp_path / "run"),
+    )
+    model = BayesianNetwork(lenet(), input_shape=(1, 28, 28), prior_scale="he")
+    clf = BNNClassifier(model, estimator="flipout")
+    extra = clf.load(tmp_path / "run" / "checkpoint.pt")
+    plain = lenet()
+    plain.load_state_dict(extra["plain"]["net"])
+    means = lenet()
+    model.load_into(means, model.unflatten(clf.guide.posterior()[0].detach()))
+    for name, value in plain.state_dict().items():
+        torch.testing.assert_close(value, means.state_dict()[name], rtol=0, atol=1e-9)
 
 
 @pytest.mark.mnist

@@ -86,6 +86,6 @@ def test_summary_refuses_runs_with_different_plain_networks(
     result = _summary(seed_runs[0], older, "--out", tmp_path / "out")
     assert result.returncode == 1
     assert (
-        "'baseline_network': ('plain LeNet (trained alongside, same Adam schedule and seed)'"
-        in (result.stderr)
+        "'baseline_network': (\"plain LeNet (trained alongside from the Bayesian net's initial "
+        "means, same Adam schedule)\"" in result.stderr
     )

@@ -174,6 +174,42 @@ class BayesianNetwork(pyro.nn.PyroModule):
             h = layer(h) if isinstance(layer, Function) else layer.mean(h, next(remaining))
         return h
 
+    @torch.no_grad()
+    def load_into(self, net: nn.Module, weights: Sequence[torch.Tensor]) -> None:
+        """Copy one set of weights into a plain network of this shape, in place.
+
+        For example the guide's initial or posterior means, to train a deterministic network
+        from the same starting point or to use the posterior mean as one.
+
+        Parameters
+        ----------
+        net : torch.nn.Module
+            A network with the same ``Linear`` and ``Conv2d`` layers in the same order (such as
+            the ``nn.Sequential`` this model was built from); its other modules are ignored.
+        weights : sequence of torch.Tensor
+            One ``(fan_in + 1, fan_out)`` tensor per weighted layer, as
+            :meth:`unflatten` gives them.
+        """
+        modules = [m for m in net.modules() if isinstance(m, nn.Linear | nn.Conv2d)]
+        if len(modules) != len(self.layer_shapes) or len(weights) != len(self.layer_shapes):
+            raise ValueError(
+                f"Expected a network and weights of {len(self.layer_shapes)} weighted layers but "
+                f"got {len(modules)} Linear/Conv2d modules and {len(weights)} weight tensors."
+            )
+        for index, (module, w, shape) in enumerate(
+            zip(modules, weights, self.layer_shapes, strict=True)
+        ):
+            fan_out = module.weight.shape[0]
+            if tuple(w.shape) != shape or (module.weight[0].numel() + 1, fan_out) != shape:
+                raise ValueError(
+                    f"Expected weighted layer {index} of shape {shape} but got weights of shape "
+                    f"{tuple(w.shape)} for a module {module}."
+                )
+            if module.bias is None:
+                raise ValueError(f"Expected weighted layer {index} to have a bias: {module}.")
+            module.weight.copy_(w[:-1].t().reshape(module.weight.shape))
+            module.bias.copy_(w[-1])
+
     def local_reparam_network(
         self,
         x: torch.Tensor,
