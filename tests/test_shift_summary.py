@@ -87,5 +87,5 @@ def test_summary_refuses_runs_with_different_plain_networks(
     assert result.returncode == 1
     assert (
         "'baseline_network': (\"plain LeNet (trained alongside from the Bayesian net's initial "
-        "means, same Adam schedule)\"" in result.stderr
+        'means, same Adam schedule)"' in result.stderr
     )
