@@ -619,7 +619,9 @@ def _run(
     baseline = None
     if args.baseline and parallel is None:
         sizes = model.sizes if isinstance(model, BayesianMLP) else ()
-        initial = (model, model.unflatten(clf.guide.posterior()[0].detach()))
+        initial = None  # the plain LeNet starts where the Bayesian one does
+        if args.arch == "lenet":
+            initial = (model, model.unflatten(clf.guide.posterior()[0].detach()))
         baseline = _Plain(
             args.arch,
             sizes,
@@ -627,7 +629,7 @@ def _run(
             seed=args.seed,
             lr=args.lr,
             lr_decay=args.lr_decay,
-            initial=initial if args.arch == "lenet" else None,
+            initial=initial,
         )
         if resumed_plain is not None:
             baseline.load_state_dict(resumed_plain)
