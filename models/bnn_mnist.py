@@ -313,8 +313,8 @@ class _Plain:
     see the same machine load) and scaled to an epoch; the LeNet is trained a whole epoch after
     each Bayesian epoch, on the same images, with the same Adam learning rate and decay per
     epoch, starting from the Bayesian network's initial means (``initial``), for the comparison
-    and the shift test: the two differ in being Bayesian alone. The initial weights decide much
-    of a LeNet's behaviour under blur, noise and low contrast, whichever way it is trained, so a
+    and the shift test: the two differ in being Bayesian alone. The initial weights weigh heavily
+    in a LeNet's behaviour under blur, noise and low contrast, whichever way it is trained, so a
     plain net of other initial weights would compare initialisations as well. Its batch order
     (and an MLP's weights) come from ``--seed`` through its own generator, so the Bayesian
     run's random stream is untouched.

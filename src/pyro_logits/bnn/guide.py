@@ -9,6 +9,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 
+from pyro_logits.bnn.kernel import gaussian_variance_and_kl
 from pyro_logits.bnn.model import BayesianNetwork
 
 
@@ -108,9 +109,9 @@ class MeanFieldGuide:
     def layer_summary(self) -> list[dict[str, Any]]:
         """How far each layer's posterior has moved from its prior, one dict a weighted layer.
 
-        Mean-field variational inference tends to leave whole units at the prior, their
-        weights' means near zero and standard deviations near the prior's (over-pruning):
-        the network then computes with fewer units than it has. This summary shows it.
+        Mean-field variational inference tends to leave many weights at the prior, their
+        means near zero and standard deviations near the prior's (over-pruning): the network
+        then computes with fewer effective weights than it has. This summary shows it.
 
         Returns
         -------
@@ -129,7 +130,7 @@ class MeanFieldGuide:
             m.site_names, m.prior_scales, m.unflatten(loc), m.unflatten(log_scale), strict=True
         ):
             sd = log_sd.exp()
-            kl = math.log(prior) - log_sd + (sd**2 + mean**2) / (2 * prior**2) - 0.5
+            _, kl = gaussian_variance_and_kl(mean.flatten(), log_sd.flatten(), prior_scale=prior)
             summary.append(
                 {
                     "site": site,
@@ -137,7 +138,7 @@ class MeanFieldGuide:
                     "loc_rms": mean.pow(2).mean().sqrt().item(),
                     "scale_median": sd.median().item(),
                     "prior_scale": prior,
-                    "kl": kl.sum().item(),
+                    "kl": kl.item(),
                     "snr_below_1": (mean.abs() < sd).double().mean().item(),
                 }
             )
