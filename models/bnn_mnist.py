@@ -493,7 +493,16 @@ def _shift_test(
     return results
 
 
-def _plot_shift(shift_test: dict[str, dict[str, dict[str, float]]], out: Path) -> None:
+def plot_shift(
+    shift_test: dict[str, dict[str, dict[str, Any]]],
+    path: Path,
+    title: str = "Shift test",
+) -> None:
+    """Bar plots of each network's NLL (log scale) and accuracy on each corruption.
+
+    ``shift_test[corruption][net][key]`` is a number, or (as ``models/shift_summary.py`` gives)
+    a ``{"mean", "min", "max"}`` dict drawn as the mean with a min-max error bar.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -504,24 +513,30 @@ def _plot_shift(shift_test: dict[str, dict[str, dict[str, float]]], out: Path) -
     labels = {"bnn": "Bayesian (posterior predictive)", "plain": "plain, same shape"}
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     width = 0.8 / len(nets)
-    for ax, key, title in zip(
-        axes, ("nll", "accuracy"), ("test NLL", "test accuracy"), strict=True
-    ):
+    for ax, key, what in zip(axes, ("nll", "accuracy"), ("NLL", "accuracy"), strict=True):
         for i, net in enumerate(nets):
-            values = [shift_test[name][net][key] for name in names]
+            cells = [shift_test[name][net][key] for name in names]
             positions = [j + (i - (len(nets) - 1) / 2) * width for j in range(len(names))]
-            ax.bar(positions, values, width=width, label=labels[net])
+            if isinstance(cells[0], dict):
+                means = [c["mean"] for c in cells]
+                spread = [
+                    [c["mean"] - c["min"] for c in cells],
+                    [c["max"] - c["mean"] for c in cells],
+                ]
+                ax.bar(positions, means, width=width, yerr=spread, capsize=3, label=labels[net])
+            else:
+                ax.bar(positions, cells, width=width, label=labels[net])
         ax.set_xticks(
             range(len(names)), [n.replace("_", " ") for n in names], fontsize=8, rotation=35
         )
         ax.tick_params(axis="x", pad=1)
         plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
-        ax.set_title(f"Shift test: {title}")
+        ax.set_title(f"{title}: {what}", fontsize=9)
         if key == "nll":
             ax.set_yscale("log")
-    axes[0].legend()
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
-    with atomic_write(out / "shift_test.png") as f:
+    with atomic_write(path) as f:
         fig.savefig(f, format="png", dpi=120)
     plt.close(fig)
 
@@ -735,7 +750,7 @@ def _run(
         "versions": _versions(),
     }
     _plot(log_probs, y_test, entropies, args.out)
-    _plot_shift(shift_test, args.out)
+    plot_shift(shift_test, args.out / "shift_test.png")
     results["wall_minutes"] = (time.perf_counter() - wall_start) / 60
     with atomic_write(args.out / "metrics.json") as f:
         f.write((json.dumps(results, indent=2) + "\n").encode())

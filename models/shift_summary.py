@@ -19,6 +19,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from bnn_mnist import plot_shift
+
 from pyro_logits.scripts import atomic_write, prepare_run_dir
 
 OUTPUTS = ("shift_summary.json", "shift_summary.png")
@@ -134,43 +136,6 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _plot(summary: dict[str, Any], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    table = summary["shift_test"]
-    names = list(table)
-    nets = [n for n in ("bnn", "plain") if n in table[names[0]]]
-    labels = {"bnn": "Bayesian (posterior predictive)", "plain": "plain, same shape"}
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    width = 0.8 / len(nets)
-    for ax, key, title in zip(axes, ("nll", "accuracy"), ("NLL", "accuracy"), strict=True):
-        for i, net in enumerate(nets):
-            cells = [table[name][net][key] for name in names]
-            means = [c["mean"] for c in cells]
-            errors = [
-                [c["mean"] - c["min"] for c in cells],
-                [c["max"] - c["mean"] for c in cells],
-            ]
-            positions = [j + (i - (len(nets) - 1) / 2) * width for j in range(len(names))]
-            ax.bar(positions, means, width=width, yerr=errors, capsize=3, label=labels[net])
-        ax.set_xticks(
-            range(len(names)), [n.replace("_", " ") for n in names], fontsize=8, rotation=35
-        )
-        plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
-        ax.set_title(f"Shift test {title}: mean, min-max over seeds {summary['seeds']}")
-        ax.title.set_fontsize(9)
-        if key == "nll":
-            ax.set_yscale("log")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_write(out / "shift_summary.png") as f:
-        fig.savefig(f, format="png", dpi=120)
-    plt.close(fig)
-
-
 def _print(summary: dict[str, Any]) -> None:
     table = summary["shift_test"]
     nets = [n for n in ("bnn", "plain") if n in next(iter(table.values()))]
@@ -203,7 +168,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     summary["runs"] = [str(run) for run in args.runs]
     with atomic_write(args.out / "shift_summary.json") as f:
         f.write((json.dumps(summary, indent=2) + "\n").encode())
-    _plot(summary, args.out)
+    plot_shift(
+        summary["shift_test"],
+        args.out / "shift_summary.png",
+        title=f"Shift test, mean and min-max over seeds {summary['seeds']}",
+    )
     _print(summary)
     return summary
 
