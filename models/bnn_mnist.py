@@ -101,12 +101,16 @@ TRAINING_KEYS = (
     "lr_decay",
     "init_scale",
     "kl_weight",
+    "kl_warmup",
     "estimator",
     "seed",
     "train_size",
     "arch",
     "shift",
 )
+# Training flags added after the first runs, with the value those runs used: a checkpoint
+# written before a flag existed resumes under that value.
+EARLIER_RUNS_USED = {"kl_warmup": 0}
 
 
 # Defaults that depend on --arch, each measured on the full training set and 10,000 test images
@@ -208,6 +212,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=argparse.SUPPRESS,
         help="weight of the KL term; 1 is the exact ELBO, less tempers the posterior (default: "
         f"{_per_arch('kl_weight')})",
+    )
+    parser.add_argument(
+        "--kl-warmup",
+        type=nonnegative_int,
+        default=0,
+        help="epochs over which the KL weight rises linearly to --kl-weight (KL annealing); "
+        "0: none",
     )
     parser.add_argument(
         "--estimator",
@@ -605,6 +616,7 @@ def _run(
         lr_decay=args.lr_decay,
         init_scale=args.init_scale,
         kl_weight=args.kl_weight,
+        kl_warmup=args.kl_warmup,
         seed=args.seed,
         device=device,
         data_parallel=parallel,
@@ -615,7 +627,7 @@ def _run(
             extra = clf.load(checkpoint)
         except ValueError as error:
             raise SystemExit(f"{error}") from None
-        saved = extra.get("config", {})
+        saved = {**EARLIER_RUNS_USED, **extra.get("config", {})}
         changed = {k: (saved.get(k), config[k]) for k in TRAINING_KEYS if saved.get(k) != config[k]}
         if changed:
             raise SystemExit(

@@ -343,6 +343,9 @@ def test_classifier_checks_its_arguments_and_data() -> None:
     with pytest.warns(FutureWarning, match=r"guide=\.\.\.\) is renamed estimator="):
         old = BNNClassifier(model, guide="sample-weights")
     assert old.estimator == "sample-weights" and not old.loss.local_reparam
+    for warmup in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="kl_warmup to be an int >= 0"):
+            BNNClassifier(model, kl_warmup=warmup)  # type: ignore[arg-type]
     clf = BNNClassifier(model)
     x, y = _toy_data()
     with pytest.raises(ValueError, match=r"labels in \[0, 2\]"):
@@ -411,6 +414,43 @@ def test_resumed_training_equals_uninterrupted_training(estimator: str, tmp_path
     resumed.fit(x, y, epochs=2, batch_size=32)
     for name, value in expected.items():
         assert torch.equal(pyro.param(name).detach(), value), name
+
+
+def test_kl_warmup_trains_as_epochs_of_the_rising_weights(tmp_path: object) -> None:
+    # Reference: one epoch at a time with a constant KL weight of 0.1, 0.2, 0.3 (a warm-up of
+    # 4 epochs to 0.4), each continuing from the previous checkpoint.
+    x, y = _toy_data(200, 6, 3)
+
+    def new(kl_weight: float, kl_warmup: int = 0) -> BNNClassifier:
+        return BNNClassifier(
+            BayesianMLP(6, (16,), 3), lr=0.01, kl_weight=kl_weight, kl_warmup=kl_warmup, seed=5
+        )
+
+    pyro.clear_param_store()
+    pyro.set_rng_seed(1)
+    warm = new(0.4, kl_warmup=4)
+    assert [warm.kl_weight_at(e) for e in (1, 2, 4, 9)] == pytest.approx([0.1, 0.2, 0.4, 0.4])
+    warm.fit(x, y, epochs=3, batch_size=32)
+    expected = {k: v.detach().clone() for k, v in pyro.get_param_store().items()}
+
+    path = tmp_path / "checkpoint.pt"  # type: ignore[operator]
+    pyro.clear_param_store()
+    pyro.set_rng_seed(1)
+    for epoch, weight in enumerate((0.1, 0.2, 0.3), start=1):
+        step = new(weight)
+        if epoch > 1:
+            step.load(path)
+        if epoch == 3:  # a warm-up resumed from the checkpoint picks up its weight too
+            resumed = new(0.4, kl_warmup=4)
+            resumed.load(path)
+            resumed.fit(x, y, epochs=3, batch_size=32)
+            resumed_params = {k: v.detach().clone() for k, v in pyro.get_param_store().items()}
+            step.load(path)
+        step.fit(x, y, epochs=epoch, batch_size=32)
+        step.save(path)
+    for name, value in expected.items():
+        assert torch.equal(pyro.param(name).detach(), value), name
+        assert torch.equal(resumed_params[name], value), name
 
 
 def test_checkpoint_is_replaced_atomically(tmp_path: object) -> None:

@@ -9,10 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyro
 import pytest
 import torch
 
-from pyro_logits.bnn import BayesianNetwork, BNNClassifier, lenet
+from pyro_logits.bnn import BayesianMLP, BayesianNetwork, BNNClassifier, lenet
 from pyro_logits.datasets import CORRUPTIONS
 
 SCRIPT = Path(__file__).resolve().parents[1] / "models" / "bnn_mnist.py"
@@ -95,6 +96,40 @@ def test_resumed_script_run_ends_like_an_uninterrupted_one(mnist_dir: Path, tmp_
     )
     assert refused.returncode != 0
     assert "'lr': (0.001, 0.01)" in refused.stderr
+
+
+@pytest.mark.mnist
+def test_kl_warmup_is_a_training_flag_and_older_checkpoints_resume_without_it(
+    mnist_dir: Path, tmp_path: Path
+) -> None:
+    common = ["--data-dir", mnist_dir, *TINY, "--test-size", "500", "--no-baseline"]
+    common += ["--eval-every", "0", "--epochs", "1"]
+    warm = [*common, "--kl-warmup", "3"]
+    _run(*warm, "--out", tmp_path / "warm")
+    _run(*common, "--out", tmp_path / "cold")
+    warm_run, cold_run = (
+        json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("warm", "cold")
+    )
+    assert warm_run["config"]["kl_warmup"] == 3 and cold_run["config"]["kl_warmup"] == 0
+    # epoch 1 weighs the KL by a third: a higher ELBO than the same run without warm-up
+    assert warm_run["elbo_per_epoch"][0] > cold_run["elbo_per_epoch"][0]
+
+    # A checkpoint written before the flag existed has no kl_warmup: it used none.
+    checkpoint = tmp_path / "cold" / "checkpoint.pt"
+    pyro.clear_param_store()
+    clf = BNNClassifier(BayesianMLP(784, (400, 400), 10))
+    extra = clf.load(checkpoint)
+    del extra["config"]["kl_warmup"]
+    clf.save(checkpoint, extra=extra)
+    again = ["--out", str(tmp_path / "cold"), "--epochs", "2", "--resume"]
+    refused = subprocess.run(
+        [sys.executable, str(SCRIPT), *map(str, warm), *again],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode != 0 and "'kl_warmup': (0, 3)" in refused.stderr
+    assert "resumed from" in _run(*common, *again).stdout
 
 
 @pytest.mark.parametrize(

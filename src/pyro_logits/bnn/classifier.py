@@ -81,6 +81,10 @@ class BNNClassifier:
         Initial posterior standard deviation of every weight (see :class:`MeanFieldGuide`).
     kl_weight : float
         Weight of the KL term (see :class:`MeanFieldELBO`); 1.0 is the ELBO.
+    kl_warmup : int
+        Epochs over which the KL weight rises linearly to ``kl_weight``: epoch ``e`` (from 1)
+        uses ``kl_weight * min(1, e / kl_warmup)`` (KL annealing); 0 uses ``kl_weight`` from
+        the start. See :meth:`kl_weight_at`.
     seed : int
         Seed of the generator that shuffles the training data; seed the sampling noise with
         ``pyro.set_rng_seed``.
@@ -111,6 +115,7 @@ class BNNClassifier:
         lr_decay: float = 1.0,
         init_scale: float = 0.005,
         kl_weight: float = 1.0,
+        kl_warmup: int = 0,
         seed: int = 0,
         device: torch.device | str = "cpu",
         data_parallel: DataParallel | None = None,
@@ -128,6 +133,8 @@ class BNNClassifier:
             raise ValueError(f"Expected estimator to be one of {ESTIMATORS} but got {estimator!r}.")
         if not lr > 0 or not 0 < lr_decay <= 1:
             raise ValueError(f"Expected lr > 0 and 0 < lr_decay <= 1 but got {lr} and {lr_decay}.")
+        if isinstance(kl_warmup, bool) or not isinstance(kl_warmup, int) or kl_warmup < 0:
+            raise ValueError(f"Expected kl_warmup to be an int >= 0 but got {kl_warmup!r}.")
         self.data_parallel = data_parallel
         self.device = data_parallel.device if data_parallel is not None else torch.device(device)
         self.model = model.to(self.device)
@@ -138,6 +145,7 @@ class BNNClassifier:
             flipout=estimator == "flipout",
             kl_weight=kl_weight,
         )
+        self.kl_weight, self.kl_warmup = kl_weight, kl_warmup
         self.lr, self.lr_decay = lr, lr_decay
         self.epoch = 0
         self.generator = torch.Generator().manual_seed(seed)
@@ -187,6 +195,7 @@ class BNNClassifier:
         """
         n = x.shape[0]
         self._check_data(x, y)
+        self.loss.kl_weight = self.kl_weight_at(self.epoch + 1)
         order = torch.randperm(n, generator=self.generator).to(x.device)
         batches = order.split(batch_size)
         total = 0.0
@@ -210,6 +219,12 @@ class BNNClassifier:
         self.epoch += 1
         self.optim.step()
         return total / len(batches)
+
+    def kl_weight_at(self, epoch: int) -> float:
+        """The KL weight of training epoch ``epoch`` (counted from 1) under ``kl_warmup``."""
+        if self.kl_warmup == 0:
+            return self.kl_weight
+        return self.kl_weight * min(1.0, epoch / self.kl_warmup)
 
     def _check_data(self, x: torch.Tensor, y: torch.Tensor) -> None:
         n, num_classes, shape = x.shape[0], self.model.num_classes, self.model.input_shape
