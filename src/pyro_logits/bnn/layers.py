@@ -45,6 +45,10 @@ class Linear:
         """Shape of the layer's weights and bias: ``(in_features + 1, out_features)``."""
         return (self.in_features + 1, self.out_features)
 
+    def torch_weights(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``w`` as ``nn.Linear``'s ``(weight, bias)``."""
+        return w[:-1].t(), w[-1]
+
     def mean(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Output for weights ``w`` (also the output mean for weight means ``w``).
 
@@ -76,11 +80,16 @@ class Conv2d:
         kh, kw = self.kernel_size
         return (self.in_channels * kh * kw + 1, self.out_channels)
 
-    def _conv(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def torch_weights(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``w`` as ``nn.Conv2d``'s ``(weight, bias)``."""
         kernel = w[:-1].t().reshape(self.out_channels, self.in_channels, *self.kernel_size)
+        return kernel, w[-1]
+
+    def _conv(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        kernel, bias = self.torch_weights(w)
         # channels-last inputs give channels-last outputs, whose backward runs faster on CPU
         h = h.contiguous(memory_format=torch.channels_last)
-        return F.conv2d(h, kernel, w[-1], stride=self.stride, padding=self.padding)
+        return F.conv2d(h, kernel, bias, stride=self.stride, padding=self.padding)
 
     def mean(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Output for weights ``w`` (also the output mean for weight means ``w``).

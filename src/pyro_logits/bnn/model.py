@@ -196,19 +196,21 @@ class BayesianNetwork(pyro.nn.PyroModule):
                 f"Expected a network and weights of {len(self.layer_shapes)} weighted layers but "
                 f"got {len(modules)} Linear/Conv2d modules and {len(weights)} weight tensors."
             )
-        for index, (module, w, shape) in enumerate(
-            zip(modules, weights, self.layer_shapes, strict=True)
-        ):
-            fan_out = module.weight.shape[0]
-            if tuple(w.shape) != shape or (module.weight[0].numel() + 1, fan_out) != shape:
-                raise ValueError(
-                    f"Expected weighted layer {index} of shape {shape} but got weights of shape "
-                    f"{tuple(w.shape)} for a module {module}."
-                )
+        specs = [layer for layer in self.layers if not isinstance(layer, Function)]
+        for index, (module, w, spec) in enumerate(zip(modules, weights, specs, strict=True)):
+            mismatch = ValueError(
+                f"Expected weighted layer {index} of shape {spec.shape} but got weights of "
+                f"shape {tuple(w.shape)} for a module {module}."
+            )
+            if tuple(w.shape) != spec.shape:
+                raise mismatch
+            weight, bias = spec.torch_weights(w)
+            if weight.shape != module.weight.shape:
+                raise mismatch
             if module.bias is None:
                 raise ValueError(f"Expected weighted layer {index} to have a bias: {module}.")
-            module.weight.copy_(w[:-1].t().reshape(module.weight.shape))
-            module.bias.copy_(w[-1])
+            module.weight.copy_(weight)
+            module.bias.copy_(bias)
 
     def local_reparam_network(
         self,
