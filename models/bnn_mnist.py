@@ -63,6 +63,7 @@ from typing import Any
 
 import pyro
 import torch
+from bnn_report import evaluate, plot_entropy, plot_reliability, plot_shift, summary_lines
 
 import pyro_logits
 from pyro_logits import metrics
@@ -76,7 +77,7 @@ from pyro_logits.bnn import (
     init_data_parallel,
     lenet,
 )
-from pyro_logits.datasets import CORRUPTIONS, corrupt, load_mnist, random_shift
+from pyro_logits.datasets import load_mnist, random_shift
 from pyro_logits.scripts import (
     atomic_write,
     nonnegative_int,
@@ -418,145 +419,11 @@ def _show_elbo(bar: Any) -> Any:
     return callback
 
 
-def _plot(
-    test_log_probs: torch.Tensor,
-    test_labels: torch.Tensor,
-    entropies: dict[str, torch.Tensor],
-    out: Path,
-) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    bins = metrics.calibration_bins(test_log_probs, test_labels, n_bins=15)
-    edges = bins.edges.numpy()
-    centres, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
-    filled = bins.count.numpy() > 0
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.bar(
-        centres[filled],
-        bins.accuracy.numpy()[filled],
-        width=width,
-        edgecolor="black",
-        label="accuracy",
-    )
-    ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
-    ax.set_xlabel("confidence (max predictive probability)")
-    ax.set_ylabel("accuracy")
-    ece = metrics.expected_calibration_error(test_log_probs, test_labels)
-    ax.set_title(f"Reliability, MNIST test (ECE {100 * ece:.2f}%)")
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    with atomic_write(out / "reliability.png") as f:
-        fig.savefig(f, format="png", dpi=120)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    top = math.log(test_log_probs.shape[-1])
-    for name, h in entropies.items():
-        ax.hist(h.numpy(), bins=50, range=(0, top), alpha=0.5, density=True, label=name)
-    ax.set_yscale("log")
-    ax.set_xlabel("predictive entropy (nats)")
-    ax.set_ylabel("density")
-    ax.set_title("Predictive entropy: test set vs out-of-distribution")
-    ax.legend()
-    fig.tight_layout()
-    with atomic_write(out / "entropy_hist.png") as f:
-        fig.savefig(f, format="png", dpi=120)
-    plt.close(fig)
-
-
 def _model_input(arch: str) -> Any:
     """How flat MNIST rows are given to the network: as they are, or as ``(N, 1, 28, 28)``."""
     if arch == "lenet":
         return lambda t: t.view(-1, 1, 28, 28)
     return lambda t: t
-
-
-def _scores(log_probs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    return {
-        "accuracy": metrics.accuracy(log_probs, labels),
-        "nll": metrics.nll(log_probs, labels),
-        "ece": metrics.expected_calibration_error(log_probs, labels, n_bins=15),
-    }
-
-
-def _shift_test(
-    clf: BNNClassifier,
-    plain: _Plain | None,
-    x_test: torch.Tensor,
-    y_test: torch.Tensor,
-    as_input: Any,
-    *,
-    samples: int,
-) -> dict[str, dict[str, dict[str, float]]]:
-    """Accuracy, NLL and ECE on the clean and each corrupted test set, per network."""
-    results = {}
-    for name in ("clean", *CORRUPTIONS):
-        images = x_test if name == "clean" else corrupt(x_test, name, seed=0)
-        row = {
-            "bnn": _scores(
-                clf.predict_log_probs(as_input(images), num_samples=samples).cpu(), y_test
-            )
-        }
-        if plain is not None:
-            row["plain"] = _scores(plain.log_probs(as_input(images)), y_test)
-        results[name] = row
-    return results
-
-
-def plot_shift(
-    shift_test: dict[str, dict[str, dict[str, Any]]],
-    path: Path,
-    title: str = "Shift test",
-) -> None:
-    """Bar plots of each network's NLL (log scale) and accuracy on each corruption.
-
-    ``shift_test[corruption][net][key]`` is a number, or (as ``models/shift_summary.py`` gives)
-    a ``{"mean", "min", "max"}`` dict drawn as the mean with a min-max error bar.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(shift_test)
-    nets = [net for net in ("bnn", "plain") if net in shift_test[names[0]]]
-    labels = {"bnn": "Bayesian (posterior predictive)", "plain": "plain, same shape"}
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    width = 0.8 / len(nets)
-    for ax, key, what in zip(axes, ("nll", "accuracy"), ("NLL", "accuracy"), strict=True):
-        for i, net in enumerate(nets):
-            cells = [shift_test[name][net][key] for name in names]
-            positions = [j + (i - (len(nets) - 1) / 2) * width for j in range(len(names))]
-            if isinstance(cells[0], dict):
-                means = [c["mean"] for c in cells]
-                spread = [
-                    [c["mean"] - c["min"] for c in cells],
-                    [c["max"] - c["mean"] for c in cells],
-                ]
-                ax.bar(positions, means, width=width, yerr=spread, capsize=3, label=labels[net])
-            else:
-                ax.bar(positions, cells, width=width, label=labels[net])
-        ax.set_xticks(
-            range(len(names)), [n.replace("_", " ") for n in names], fontsize=8, rotation=35
-        )
-        ax.tick_params(axis="x", pad=1)
-        plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
-        ax.set_title(f"{title}: {what}", fontsize=9)
-        if key == "nll":
-            ax.set_yscale("log")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_write(path) as f:
-        fig.savefig(f, format="png", dpi=120)
-    plt.close(fig)
-
-
-def _table(rows: list[tuple[str, str]]) -> str:
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -710,98 +577,51 @@ def _run(
     if not main_process:
         return {}
 
-    # Evaluation: the posterior predictive, averaged in probability space.
+    plain_predict = trained_plain.log_probs if trained_plain is not None else None
     eval_start = time.perf_counter()
-    shift = torch.Generator().manual_seed(args.seed + 1)
-    angles = 45.0 + 270.0 * torch.rand(x_test.shape[0], generator=shift, dtype=torch.float64)
-    ood_inputs = {
-        "rotated": metrics.rotate_images(x_test.cpu(), angles).to(device),
-        "noise": metrics.noise_images(x_test.shape[0], generator=shift).to(device),
-    }
-    log_probs = clf.predict_log_probs(as_input(x_test), num_samples=args.num_samples).cpu()
-    y_test_cpu = y_test.cpu()
-    ood_log_probs = {  # as many samples as each corrupted set of the shift test
-        k: clf.predict_log_probs(as_input(v), num_samples=args.shift_test_samples).cpu()
-        for k, v in ood_inputs.items()
-    }
-    shift_test = _shift_test(
-        clf, trained_plain, x_test, y_test_cpu, as_input, samples=args.shift_test_samples
+    scores, log_probs, entropies = evaluate(
+        clf,
+        plain_predict,
+        x_test,
+        y_test,
+        as_input,
+        num_samples=args.num_samples,
+        shift_test_samples=args.shift_test_samples,
+        seed=args.seed,
     )
-    y_test = y_test_cpu
-    entropies = {"test": metrics.predictive_entropy(log_probs)}
-    entropies.update({k: metrics.predictive_entropy(v) for k, v in ood_log_probs.items()})
-    # OOD detection by predictive entropy (what metrics.ood_auroc computes), reusing it.
-    ood_auroc = {k: metrics.auroc(entropies["test"], entropies[k]) for k in ood_log_probs}
-    ood_auroc["mean"] = statistics.fmean(ood_auroc.values())
+    eval_seconds = time.perf_counter() - eval_start
     epoch_seconds = history["seconds_per_epoch"]
-    median_epoch = statistics.median(epoch_seconds) if epoch_seconds else None
     plain_seconds = history.get("baseline_seconds_per_epoch") if args.baseline else None
-    plain_median = statistics.median(plain_seconds) if plain_seconds else None
+    ratio = None
+    if epoch_seconds and plain_seconds:
+        ratio = statistics.median(epoch_seconds) / statistics.median(plain_seconds)
     results: dict[str, Any] = {
-        "test_accuracy": metrics.accuracy(log_probs, y_test),
-        "test_nll": metrics.nll(log_probs, y_test),
-        "test_ece": metrics.expected_calibration_error(log_probs, y_test, n_bins=15),
-        "test_brier": metrics.brier_score(log_probs, y_test),
-        "ood_auroc": ood_auroc,
-        "mean_entropy": {k: float(h.mean()) for k, h in entropies.items()},
+        **{k: scores[k] for k in ("test_accuracy", "test_nll", "test_ece", "test_brier")},
+        "ood_auroc": scores["ood_auroc"],
+        "mean_entropy": scores["mean_entropy"],
         "epochs": clf.epoch,
         "elbo_per_epoch": [-v for v in history["loss"]],
         "seconds_per_epoch": epoch_seconds,
         "baseline_seconds_per_epoch": plain_seconds,
-        "seconds_per_epoch_ratio_to_baseline": (
-            median_epoch / plain_median if plain_median and median_epoch else None
-        ),
-        "eval_seconds": time.perf_counter() - eval_start,
+        "seconds_per_epoch_ratio_to_baseline": ratio,
+        "eval_seconds": eval_seconds,
         "config": config,
         "baseline_network": "plain LeNet (trained alongside from the Bayesian net's initial "
         "means, same Adam schedule)"
         if args.arch == "lenet"
         else "plain MLP (timed bursts)",
-        "shift_test": shift_test,
-        "shift_test_samples": args.shift_test_samples,
-        "posterior_layers": clf.guide.layer_summary(),
+        **{k: scores[k] for k in ("shift_test", "shift_test_samples", "posterior_layers")},
         "world_size": parallel.world_size if parallel is not None else 1,
         "versions": _versions(),
     }
-    _plot(log_probs, y_test, entropies, args.out)
-    plot_shift(shift_test, args.out / "shift_test.png")
+    plot_reliability(log_probs, y_test.cpu(), args.out / "reliability.png")
+    plot_entropy(entropies, log_probs.shape[-1], args.out / "entropy_hist.png")
+    plot_shift(results["shift_test"], args.out / "shift_test.png")
     results["wall_minutes"] = (time.perf_counter() - wall_start) / 60
     with atomic_write(args.out / "metrics.json") as f:
         f.write((json.dumps(results, indent=2) + "\n").encode())
-
-    rows = [
-        ("test accuracy", f"{100 * results['test_accuracy']:.2f}%"),
-        ("test NLL", f"{results['test_nll']:.4f}"),
-        ("test ECE (15 bins)", f"{100 * results['test_ece']:.2f}%"),
-        ("test Brier", f"{results['test_brier']:.4f}"),
-        *((f"OOD AUROC ({k})", f"{v:.4f}") for k, v in ood_auroc.items()),
-        ("epochs", str(clf.epoch)),
-        ("s/epoch (median)", f"{median_epoch:.2f}" if median_epoch else "-"),
-        (f"plain {args.arch} s/epoch (median)", f"{plain_median:.2f}" if plain_median else "-"),
-        (
-            f"ratio to plain {args.arch}",
-            f"{results['seconds_per_epoch_ratio_to_baseline']:.2f}x"
-            if results["seconds_per_epoch_ratio_to_baseline"]
-            else "-",
-        ),
-        ("wall time", f"{results['wall_minutes']:.1f} min"),
-        ("outputs", str(args.out)),
-    ]
-    say(_table(rows))
-    say("\nshift test (accuracy / NLL / ECE, " + f"{args.shift_test_samples} posterior samples):")
-    for name, row in shift_test.items():
-        cells = [
-            f"{net} {100 * v['accuracy']:6.2f}% {v['nll']:7.4f} {100 * v['ece']:5.2f}%"
-            for net, v in row.items()
-        ]
-        say(f"  {name:14} " + "   ".join(cells))
-    say("\nposterior by layer (weights with |loc| < scale: left at the prior):")
-    for layer in results["posterior_layers"]:
-        say(
-            f"  {layer['site']:9} {layer['weights']:7d} weights  |loc| rms {layer['loc_rms']:.4f}"
-            f"  scale median {layer['scale_median']:.4f} (prior {layer['prior_scale']:.4f})"
-            f"  KL {layer['kl']:9.1f} nats  |loc| < scale {100 * layer['snr_below_1']:5.1f}%"
-        )
+    for line in summary_lines(results, args.arch, args.out):
+        say(line)
     return results
 
 

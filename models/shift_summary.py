@@ -19,7 +19,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from bnn_mnist import plot_shift
+from bnn_report import plot_shift
 
 from pyro_logits.scripts import atomic_write, prepare_run_dir
 

@@ -167,7 +167,10 @@ def test_bad_flags_are_usage_errors_before_any_data_is_read(flags, message, tmp_
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
-def test_defaults_follow_the_architecture_and_given_flags_win(tmp_path: Path) -> None:
+def test_defaults_follow_the_architecture_and_given_flags_win(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # the script imports its sibling modules
     spec = importlib.util.spec_from_file_location("bnn_mnist_script", SCRIPT)
     assert spec is not None and spec.loader is not None
     script = importlib.util.module_from_spec(spec)

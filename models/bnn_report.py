@@ -1,0 +1,247 @@
+"""The evaluation and report of a ``models/bnn_mnist.py`` run.
+
+Scores on the test set, out-of-distribution detection, the shift test (the clean and seven
+corrupted copies of the test set, :func:`pyro_logits.datasets.corrupt`), the plots
+(``reliability.png``, ``entropy_hist.png``, ``shift_test.png``) and the printed summary.
+``models/shift_summary.py`` draws its plot with :func:`plot_shift` too.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pyro_logits import metrics
+from pyro_logits.bnn import BNNClassifier
+from pyro_logits.datasets import CORRUPTIONS, corrupt
+from pyro_logits.scripts import atomic_write
+
+# Log class probabilities of a batch of network inputs, on the CPU.
+Predict = Callable[[torch.Tensor], torch.Tensor]
+
+
+def scores(log_probs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Accuracy, NLL and ECE (15 bins) of predictive log probabilities."""
+    return {
+        "accuracy": metrics.accuracy(log_probs, labels),
+        "nll": metrics.nll(log_probs, labels),
+        "ece": metrics.expected_calibration_error(log_probs, labels, n_bins=15),
+    }
+
+
+def shift_test(
+    networks: dict[str, Predict],
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    as_input: Callable[[torch.Tensor], torch.Tensor],
+) -> dict[str, dict[str, dict[str, float]]]:
+    """``{corruption: {network: scores}}`` on the clean and each corrupted test set.
+
+    ``x_test`` holds flat images in [0, 1]; ``as_input`` shapes them for the networks.
+    """
+    results = {}
+    for name in ("clean", *CORRUPTIONS):
+        images = as_input(x_test if name == "clean" else corrupt(x_test, name, seed=0))
+        results[name] = {net: scores(predict(images), y_test) for net, predict in networks.items()}
+    return results
+
+
+def evaluate(
+    clf: BNNClassifier,
+    plain: Predict | None,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    as_input: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    num_samples: int,
+    shift_test_samples: int,
+    seed: int,
+) -> tuple[dict[str, Any], torch.Tensor, dict[str, torch.Tensor]]:
+    """Score the posterior predictive (averaged in probability space) and the plain network.
+
+    Returns the scores for ``metrics.json``, the clean test set's log probabilities and the
+    predictive entropies of the test set and the out-of-distribution inputs: the test digits
+    turned by a random angle between 45 and 315 degrees (drawn from ``seed + 1``), and uniform
+    noise. The corrupted sets and the out-of-distribution inputs get ``shift_test_samples``
+    posterior samples, the clean test set ``num_samples``.
+    """
+    device = x_test.device
+    generator = torch.Generator().manual_seed(seed + 1)
+    angles = 45.0 + 270.0 * torch.rand(x_test.shape[0], generator=generator, dtype=torch.float64)
+    ood_inputs = {
+        "rotated": metrics.rotate_images(x_test.cpu(), angles).to(device),
+        "noise": metrics.noise_images(x_test.shape[0], generator=generator).to(device),
+    }
+    labels = y_test.cpu()
+    log_probs = clf.predict_log_probs(as_input(x_test), num_samples=num_samples).cpu()
+    entropies = {"test": metrics.predictive_entropy(log_probs)}
+    for name, images in ood_inputs.items():
+        ood = clf.predict_log_probs(as_input(images), num_samples=shift_test_samples).cpu()
+        entropies[name] = metrics.predictive_entropy(ood)
+
+    def bnn(images: torch.Tensor) -> torch.Tensor:
+        return clf.predict_log_probs(images, num_samples=shift_test_samples).cpu()
+
+    networks = {"bnn": bnn} if plain is None else {"bnn": bnn, "plain": plain}
+    # OOD detection by predictive entropy (what metrics.ood_auroc computes), reusing it.
+    ood_auroc = {k: metrics.auroc(entropies["test"], entropies[k]) for k in ood_inputs}
+    ood_auroc["mean"] = statistics.fmean(ood_auroc.values())
+    results = {
+        "test_accuracy": metrics.accuracy(log_probs, labels),
+        "test_nll": metrics.nll(log_probs, labels),
+        "test_ece": metrics.expected_calibration_error(log_probs, labels, n_bins=15),
+        "test_brier": metrics.brier_score(log_probs, labels),
+        "ood_auroc": ood_auroc,
+        "mean_entropy": {k: float(h.mean()) for k, h in entropies.items()},
+        "shift_test": shift_test(networks, x_test, labels, as_input),
+        "shift_test_samples": shift_test_samples,
+        "posterior_layers": clf.guide.layer_summary(),
+    }
+    return results, log_probs, entropies
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> None:
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=120)
+    _pyplot().close(fig)
+
+
+def plot_reliability(log_probs: torch.Tensor, labels: torch.Tensor, path: Path) -> None:
+    """Reliability diagram (15 bins) of the test set, with its ECE in the title."""
+    plt = _pyplot()
+    bins = metrics.calibration_bins(log_probs, labels, n_bins=15)
+    edges = bins.edges.numpy()
+    centres, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
+    filled = bins.count.numpy() > 0
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.bar(
+        centres[filled],
+        bins.accuracy.numpy()[filled],
+        width=width,
+        edgecolor="black",
+        label="accuracy",
+    )
+    ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+    ax.set_xlabel("confidence (max predictive probability)")
+    ax.set_ylabel("accuracy")
+    ece = metrics.expected_calibration_error(log_probs, labels)
+    ax.set_title(f"Reliability, MNIST test (ECE {100 * ece:.2f}%)")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_entropy(entropies: dict[str, torch.Tensor], num_classes: int, path: Path) -> None:
+    """Histograms of the predictive entropy of the test set and each out-of-distribution set."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, h in entropies.items():
+        ax.hist(
+            h.numpy(),
+            bins=50,
+            range=(0, math.log(num_classes)),
+            alpha=0.5,
+            density=True,
+            label=name,
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("predictive entropy (nats)")
+    ax.set_ylabel("density")
+    ax.set_title("Predictive entropy: test set vs out-of-distribution")
+    ax.legend()
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_shift(
+    shift_test: dict[str, dict[str, dict[str, Any]]],
+    path: Path,
+    title: str = "Shift test",
+) -> None:
+    """Bar plots of each network's NLL (log scale) and accuracy on each corruption.
+
+    ``shift_test[corruption][net][key]`` is a number, or (as ``models/shift_summary.py`` gives)
+    a ``{"mean", "min", "max"}`` dict drawn as the mean with a min-max error bar.
+    """
+    plt = _pyplot()
+    names = list(shift_test)
+    nets = [net for net in ("bnn", "plain") if net in shift_test[names[0]]]
+    labels = {"bnn": "Bayesian (posterior predictive)", "plain": "plain, same shape"}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    width = 0.8 / len(nets)
+    for ax, key, what in zip(axes, ("nll", "accuracy"), ("NLL", "accuracy"), strict=True):
+        for i, net in enumerate(nets):
+            cells = [shift_test[name][net][key] for name in names]
+            positions = [j + (i - (len(nets) - 1) / 2) * width for j in range(len(names))]
+            if isinstance(cells[0], dict):
+                means = [c["mean"] for c in cells]
+                spread = [
+                    [c["mean"] - c["min"] for c in cells],
+                    [c["max"] - c["mean"] for c in cells],
+                ]
+                ax.bar(positions, means, width=width, yerr=spread, capsize=3, label=labels[net])
+            else:
+                ax.bar(positions, cells, width=width, label=labels[net])
+        ax.set_xticks(
+            range(len(names)), [n.replace("_", " ") for n in names], fontsize=8, rotation=35
+        )
+        ax.tick_params(axis="x", pad=1)
+        plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
+        ax.set_title(f"{title}: {what}", fontsize=9)
+        if key == "nll":
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def summary_lines(results: dict[str, Any], arch: str, out: Path) -> list[str]:
+    """The lines printed at the end of a run: the scores, times, shift test and posterior."""
+    ratio = results["seconds_per_epoch_ratio_to_baseline"]
+    epoch = statistics.median(results["seconds_per_epoch"] or [math.nan])
+    plain = statistics.median(results["baseline_seconds_per_epoch"] or [math.nan])
+    rows = [
+        ("test accuracy", f"{100 * results['test_accuracy']:.2f}%"),
+        ("test NLL", f"{results['test_nll']:.4f}"),
+        ("test ECE (15 bins)", f"{100 * results['test_ece']:.2f}%"),
+        ("test Brier", f"{results['test_brier']:.4f}"),
+        *((f"OOD AUROC ({k})", f"{v:.4f}") for k, v in results["ood_auroc"].items()),
+        ("epochs", str(results["epochs"])),
+        ("s/epoch (median)", "-" if math.isnan(epoch) else f"{epoch:.2f}"),
+        (f"plain {arch} s/epoch (median)", "-" if math.isnan(plain) else f"{plain:.2f}"),
+        (f"ratio to plain {arch}", f"{ratio:.2f}x" if ratio else "-"),
+        ("wall time", f"{results['wall_minutes']:.1f} min"),
+        ("outputs", str(out)),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{k:<{width}}  {v}" for k, v in rows]
+    samples = results["shift_test_samples"]
+    lines.append(f"\nshift test (accuracy / NLL / ECE, {samples} posterior samples):")
+    for name, row in results["shift_test"].items():
+        cells = [
+            f"{net} {100 * v['accuracy']:6.2f}% {v['nll']:7.4f} {100 * v['ece']:5.2f}%"
+            for net, v in row.items()
+        ]
+        lines.append(f"  {name:14} " + "   ".join(cells))
+    lines.append("\nposterior by layer (weights with |loc| < scale: left at the prior):")
+    for layer in results["posterior_layers"]:
+        lines.append(
+            f"  {layer['site']:9} {layer['weights']:7d} weights  |loc| rms {layer['loc_rms']:.4f}"
+            f"  scale median {layer['scale_median']:.4f} (prior {layer['prior_scale']:.4f})"
+            f"  KL {layer['kl']:9.1f} nats  |loc| < scale {100 * layer['snr_below_1']:5.1f}%"
+        )
+    return lines
