@@ -175,21 +175,22 @@ def test_defaults_follow_the_architecture_and_given_flags_win(
     assert spec is not None and spec.loader is not None
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    names = ("epochs", "lr", "lr_decay", "kl_weight", "shift", "prior_scale", "estimator")
+    names = ("epochs", "batch_size", "lr", "lr_decay", "kl_weight", "shift", "prior_scale")
+    names += ("estimator",)
 
     def parsed(*flags: str) -> tuple[object, ...]:
         args = script.parse_args([*flags, "--out", str(tmp_path / "run")])
         return tuple(getattr(args, name) for name in names)
 
     mlp, lenet = ([0.2], "local-reparam"), (["he"], "flipout")
-    assert parsed() == (30, 1e-3, 0.95, 0.1, 0, *mlp)
-    assert parsed("--arch", "lenet") == (15, 3e-3, 0.85, 0.03, 2, *lenet)
-    assert parsed("--arch", "lenet", "--lr", "0.01", "--shift", "0") == (
-        (15, 0.01, 0.85, 0.03, 0, *lenet)
+    assert parsed() == (30, 128, 1e-3, 0.95, 0.1, 0, *mlp)
+    assert parsed("--arch", "lenet") == (15, 64, 3e-3, 0.85, 0.03, 2, *lenet)
+    assert parsed("--arch", "lenet", "--lr", "0.01", "--shift", "0", "--batch-size", "128") == (
+        (15, 128, 0.01, 0.85, 0.03, 0, *lenet)
     )
-    assert parsed("--epochs", "3", "--kl-weight", "1") == (3, 1e-3, 0.95, 1.0, 0, *mlp)
+    assert parsed("--epochs", "3", "--kl-weight", "1") == (3, 128, 1e-3, 0.95, 1.0, 0, *mlp)
     assert parsed("--arch", "lenet", "--prior-scale", "0.2", "--estimator", "local-reparam") == (
-        (15, 3e-3, 0.85, 0.03, 2, [0.2], "local-reparam")
+        (15, 64, 3e-3, 0.85, 0.03, 2, [0.2], "local-reparam")
     )
     assert parsed("--prior-scale", "he")[-2:] == (["he"], "local-reparam")
 
