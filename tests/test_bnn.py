@@ -453,6 +453,23 @@ def test_kl_warmup_trains_as_epochs_of_the_rising_weights(tmp_path: object) -> N
         assert torch.equal(resumed_params[name], value), name
 
 
+def test_a_kl_weight_set_on_the_loss_is_kept_without_warmup() -> None:
+    # A caller's own schedule sets clf.loss.kl_weight between epochs; without kl_warmup the
+    # classifier must not put its constructor's weight back.
+    x, y = _toy_data(200, 6, 3)
+    params = []
+    for constructed, set_on_loss in ((0.3, None), (1.0, 0.3)):
+        pyro.clear_param_store()
+        pyro.set_rng_seed(1)
+        clf = BNNClassifier(BayesianMLP(6, (16,), 3), lr=0.01, kl_weight=constructed, seed=5)
+        if set_on_loss is not None:
+            clf.loss.kl_weight = set_on_loss
+        clf.fit(x, y, epochs=2, batch_size=32)
+        params.append({k: v.detach().clone() for k, v in pyro.get_param_store().items()})
+    for name, value in params[0].items():
+        assert torch.equal(params[1][name], value), name
+
+
 def test_checkpoint_is_replaced_atomically(tmp_path: object) -> None:
     clf = BNNClassifier(BayesianMLP(6, (8,), 3))
     x, y = _toy_data()

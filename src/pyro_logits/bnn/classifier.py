@@ -195,7 +195,8 @@ class BNNClassifier:
         """
         n = x.shape[0]
         self._check_data(x, y)
-        self.loss.kl_weight = self.kl_weight_at(self.epoch + 1)
+        if self.kl_warmup:  # else the loss keeps its weight, which a caller may have set
+            self.loss.kl_weight = self.kl_weight_at(self.epoch + 1)
         order = torch.randperm(n, generator=self.generator).to(x.device)
         batches = order.split(batch_size)
         total = 0.0
