@@ -59,7 +59,7 @@ from pyro_logits.datasets import load_mnist
 from pyro_logits.scripts import atomic_write
 
 SIZES = (784, 400, 400, 10)
-BATCH = 128
+BATCH = 128  # the default; --batch-size 64 is the LeNet script's
 LR = 1e-3
 EVAL_SAMPLES = 16
 # The reference script's tempered posterior (see models/bnn_mnist.py); lr stays constant.
@@ -82,8 +82,10 @@ class System:
     nll: list[float] = field(default_factory=list)
 
 
-def batches(n: int, steps: int | None, generator: torch.Generator) -> list[torch.Tensor]:
-    order = torch.randperm(n, generator=generator).split(BATCH)
+def batches(
+    n: int, steps: int | None, generator: torch.Generator, batch_size: int
+) -> list[torch.Tensor]:
+    order = torch.randperm(n, generator=generator).split(batch_size)
     return list(order if steps is None else order[:steps])
 
 
@@ -92,7 +94,7 @@ def images(x: torch.Tensor) -> torch.Tensor:
     return x.view(-1, 1, 28, 28)
 
 
-def make_plain(name: str) -> System:
+def make_plain(name: str, batch_size: int) -> System:
     if name == "lenet":
         with torch.random.fork_rng():
             torch.manual_seed(0)
@@ -103,7 +105,7 @@ def make_plain(name: str) -> System:
     generator = torch.Generator().manual_seed(0)
 
     def train(x: torch.Tensor, y: torch.Tensor, steps: int | None) -> None:
-        for idx in batches(len(x), steps, generator):
+        for idx in batches(len(x), steps, generator, batch_size):
             plain.step(shape(x[idx]), y[idx])
 
     return System(name, train, lambda x: plain.log_probs(shape(x)))
@@ -125,7 +127,7 @@ class ParamScope:
             self.state = pyro.get_param_store().get_state()
 
 
-def make_bnn(estimator: str, n: int, *, arch: str = "mlp") -> System:
+def make_bnn(estimator: str, n: int, batch_size: int, *, arch: str = "mlp") -> System:
     scope = ParamScope()
     if arch == "lenet":
         model: BayesianNetwork = BayesianNetwork(lenet(), input_shape=(1, 28, 28))
@@ -138,9 +140,9 @@ def make_bnn(estimator: str, n: int, *, arch: str = "mlp") -> System:
     def train(x: torch.Tensor, y: torch.Tensor, steps: int | None) -> None:
         def run() -> None:
             if steps is None:
-                clf.train_epoch(shape(x), y, batch_size=BATCH)
+                clf.train_epoch(shape(x), y, batch_size=batch_size)
                 return
-            for idx in batches(len(x), steps, clf.generator):
+            for idx in batches(len(x), steps, clf.generator, batch_size):
                 clf.svi.step(shape(x[idx]), y[idx], dataset_size=n, validate=False)
 
         scope(run)
@@ -183,7 +185,7 @@ class IdiomaticPyroMLP(PyroModule):
         return logits
 
 
-def make_idiomatic_pyro() -> System:
+def make_idiomatic_pyro(batch_size: int) -> System:
     scope = ParamScope()
     model = IdiomaticPyroMLP()
     guide = AutoNormal(model, init_scale=0.01)
@@ -193,7 +195,7 @@ def make_idiomatic_pyro() -> System:
 
     def train(x: torch.Tensor, y: torch.Tensor, steps: int | None) -> None:
         def run() -> None:
-            for idx in batches(len(x), steps, generator):
+            for idx in batches(len(x), steps, generator, batch_size):
                 svi.step(x[idx], y[idx], len(x))
 
         scope(run)
@@ -216,28 +218,32 @@ def make_idiomatic_pyro() -> System:
     return System("pyro-idiomatic", train, log_probs)
 
 
-def make_system(name: str, n: int) -> System:
+def make_system(name: str, n: int, batch_size: int = BATCH) -> System:
     if name in ("mlp", "mlp-fused", "lenet"):
-        return make_plain(name)
+        return make_plain(name, batch_size)
     if name.startswith("bnn-lenet"):
         estimator = "flipout" if name.endswith("flipout") else "local-reparam"
-        return make_bnn(estimator, n, arch="lenet")
+        return make_bnn(estimator, n, batch_size, arch="lenet")
     if name.startswith("bnn-"):
-        return make_bnn(name.removeprefix("bnn-"), n)
-    return make_idiomatic_pyro()
+        return make_bnn(name.removeprefix("bnn-"), n, batch_size)
+    return make_idiomatic_pyro(batch_size)
 
 
-def peak_rss_mb(name: str, data_dir: str | None, steps: int, threads: int) -> float:
+def peak_rss_mb(
+    name: str, data_dir: str | None, steps: int, threads: int, batch_size: int
+) -> float:
     """Peak RSS of a child process that loads the data and trains only ``name``."""
     cmd = [sys.executable, __file__, "--memory-probe", name, "--steps", str(steps)]
-    cmd += ["--threads", str(threads)] + (["--data-dir", data_dir] if data_dir else [])
+    cmd += ["--threads", str(threads), "--batch-size", str(batch_size)] + (
+        ["--data-dir", data_dir] if data_dir else []
+    )
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return float(out.strip().splitlines()[-1])
 
 
-def memory_probe(name: str, data_dir: str | None, steps: int) -> None:
+def memory_probe(name: str, data_dir: str | None, steps: int, batch_size: int) -> None:
     x, y = load_mnist("train", data_dir=data_dir, progress=False)
-    system = make_system(name, len(x))
+    system = make_system(name, len(x), batch_size)
     # Reset the peak-RSS mark after loading (decoding MNIST peaks higher than any training), so
     # VmHWM is the peak while training: the data, the model, its optimizer and their work.
     Path("/proc/self/clear_refs").write_text("5")
@@ -261,22 +267,25 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS + LENET_SYSTEMS
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--batch-size", type=int, default=BATCH, help="minibatch size of every system"
+    )
     parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     pyro.set_rng_seed(0)
     if args.memory_probe:
-        memory_probe(args.memory_probe, args.data_dir, args.steps or 40)
+        memory_probe(args.memory_probe, args.data_dir, args.steps or 40, args.batch_size)
         return {}
 
     epochs = args.epochs or (1 if args.quick else 10)
     steps = args.steps or (40 if args.quick else None)
     x, y = load_mnist("train", data_dir=args.data_dir)
     xt, yt = load_mnist("test", data_dir=args.data_dir)
-    steps_per_epoch = math.ceil(len(x) / BATCH)
+    steps_per_epoch = math.ceil(len(x) / args.batch_size)
     scale = 1.0 if steps is None else steps_per_epoch / steps
-    systems = [make_system(name, len(x)) for name in args.systems]
+    systems = [make_system(name, len(x), args.batch_size) for name in args.systems]
 
     from tqdm import tqdm
 
@@ -296,7 +305,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             tqdm.write(f"epoch {epoch + 1} {system.name:20} {seconds:6.2f} s  acc {acc:.4f}")
 
     mem_steps = 40 if args.quick else 200
-    memory = {s.name: peak_rss_mb(s.name, args.data_dir, mem_steps, args.threads) for s in systems}
+    memory = {
+        s.name: peak_rss_mb(s.name, args.data_dir, mem_steps, args.threads, args.batch_size)
+        for s in systems
+    }
     by_name = {s.name: s for s in systems}
     floor = statistics.median(by_name["mlp"].epoch_seconds) if "mlp" in by_name else math.nan
     fused = (
@@ -335,8 +347,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         if by_name.keys() & set(names)
     ]
     print(
-        f"\nMNIST {' and '.join(networks)}, batch {BATCH}, Adam lr {LR}, {args.threads} threads, "
-        f"{epochs} epoch(s), {mode}"
+        f"\nMNIST {' and '.join(networks)}, batch {args.batch_size}, Adam lr {LR}, "
+        f"{args.threads} threads, {epochs} epoch(s), {mode}"
     )
     header = (
         f"{'system':20} {'s/epoch':>8} {'x mlp':>6} {'x fused':>7} {'test acc':>8} {'NLL':>6} "
@@ -364,6 +376,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "steps_per_epoch": steps or steps_per_epoch,
         "quick": bool(steps),
         "threads": args.threads,
+        "batch_size": args.batch_size,
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor(),

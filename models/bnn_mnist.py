@@ -68,6 +68,7 @@ from typing import Any
 import pyro
 import torch
 from bnn_report import evaluate, plot_entropy, plot_reliability, plot_shift, summary_lines
+from torch.optim.swa_utils import AveragedModel
 
 import pyro_logits
 from pyro_logits import metrics
@@ -114,10 +115,11 @@ TRAINING_KEYS = (
     "train_size",
     "arch",
     "shift",
+    "average_from",
 )
 # Training flags added after the first runs, with the value those runs used: a checkpoint
 # written before a flag existed resumes under that value.
-EARLIER_RUNS_USED = {"kl_warmup": 0}
+EARLIER_RUNS_USED = {"kl_warmup": 0, "average_from": 0}
 
 
 # Defaults that depend on --arch, each measured on the full training set and 10,000 test images
@@ -131,6 +133,7 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
         "shift": 0,
         "prior_scale": [0.2],
         "estimator": "local-reparam",
+        "average_last": 0,
     },
     "lenet": {
         "epochs": 15,
@@ -141,6 +144,7 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
         "shift": 2,
         "prior_scale": ["he"],
         "estimator": "flipout",
+        "average_last": 3,
     },
 }
 
@@ -235,6 +239,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "0: none",
     )
     parser.add_argument(
+        "--average-last",
+        type=nonnegative_int,
+        default=argparse.SUPPRESS,
+        help="predict with the average of the posterior parameters (and of the plain LeNet's "
+        "weights) over every step of the last N epochs (all, if fewer); 0: the last step's "
+        f"(default: {_per_arch('average_last')})",
+    )
+    parser.add_argument(
         "--estimator",
         choices=ESTIMATORS,
         default=argparse.SUPPRESS,
@@ -318,7 +330,13 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
         config["prior_scale"] = args.prior_scale[:1]
     config["data_dir"] = str(args.data_dir) if args.data_dir is not None else None
     config["out"] = str(args.out)
+    config["average_from"] = average_from(args)
     return config
+
+
+def average_from(args: argparse.Namespace) -> int:
+    """The first epoch (from 1) whose steps are averaged; 0 for none."""
+    return max(1, args.epochs - args.average_last + 1) if args.average_last else 0
 
 
 def _versions() -> dict[str, str]:
@@ -355,6 +373,7 @@ class _Plain:
         seed: int,
         lr: float,
         lr_decay: float,
+        average_from: int = 0,
         initial: tuple[BayesianNetwork, list[torch.Tensor]] | None = None,
     ) -> None:
         if arch == "lenet":
@@ -368,6 +387,9 @@ class _Plain:
         self.max_steps = None if arch == "lenet" else 100
         self.lr_decay = lr_decay
         self.generator = torch.Generator().manual_seed(seed)
+        self.epoch, self.average_from = 0, average_from
+        averages = average_from and arch == "lenet"  # the MLP's bursts only time steps
+        self.averaged = AveragedModel(self.plain.net) if averages else None
 
     def seconds_per_epoch(self, x: torch.Tensor, y: torch.Tensor, *, batch_size: int) -> float:
         """Train on up to ``max_steps`` minibatches of ``x``; return the time scaled to an epoch."""
@@ -377,14 +399,27 @@ class _Plain:
         order = torch.randperm(n, generator=self.generator)[: steps * batch_size].to(x.device)
         _sync(x.device)
         start = time.perf_counter()
+        averaging = self.averaged is not None and self.average_from <= self.epoch + 1
         for idx in order.split(batch_size):
             self.plain.step(x[idx], y[idx])
+            if averaging:
+                self.averaged.update_parameters(self.plain.net)
         _sync(x.device)
+        self.epoch += 1
         seconds = (time.perf_counter() - start) * num_batches / steps
         if self.max_steps is None:  # a whole epoch trained: decay as the Bayesian Adam does
             for group in self.plain.optimizer.param_groups:
                 group["lr"] *= self.lr_decay
         return seconds
+
+    def use_average(self) -> None:
+        """Put the weights averaged over the steps since ``average_from`` in the network."""
+        if self.averaged is not None:
+            with torch.no_grad():
+                for mean, param in zip(
+                    self.averaged.module.parameters(), self.plain.net.parameters(), strict=True
+                ):
+                    param.copy_(mean)
 
     def log_probs(self, x: torch.Tensor) -> torch.Tensor:
         """Log class probabilities of ``x``, on the CPU."""
@@ -396,6 +431,8 @@ class _Plain:
             "net": self.plain.net.state_dict(),
             "optimizer": self.plain.optimizer.state_dict(),
             "generator": self.generator.get_state(),
+            "epoch": self.epoch,
+            "averaged": self.averaged.state_dict() if self.averaged is not None else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -403,6 +440,9 @@ class _Plain:
         self.plain.net.load_state_dict(state["net"])
         self.plain.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
+        self.epoch = state.get("epoch", 0)
+        if self.averaged is not None and state.get("averaged") is not None:
+            self.averaged.load_state_dict(state["averaged"])
 
 
 def _sync(device: torch.device) -> None:
@@ -497,6 +537,7 @@ def _run(
         init_scale=args.init_scale,
         kl_weight=args.kl_weight,
         kl_warmup=args.kl_warmup,
+        average_from=average_from(args),
         seed=args.seed,
         device=device,
         data_parallel=parallel,
@@ -536,6 +577,7 @@ def _run(
             seed=args.seed,
             lr=args.lr,
             lr_decay=args.lr_decay,
+            average_from=average_from(args),
             initial=initial,
         )
         if resumed_plain is not None:
@@ -588,6 +630,10 @@ def _run(
     if not main_process:
         return {}
 
+    if clf.average_from and clf.epoch:
+        clf.use_average()
+        if trained_plain is not None:
+            trained_plain.use_average()
     plain_predict = trained_plain.log_probs if trained_plain is not None else None
     eval_start = time.perf_counter()
     scores, log_probs, entropies = evaluate(

@@ -470,6 +470,82 @@ def test_a_kl_weight_set_on_the_loss_is_kept_without_warmup() -> None:
         assert torch.equal(params[1][name], value), name
 
 
+def test_the_average_is_the_mean_of_the_params_after_each_averaged_step() -> None:
+    # Reference: the params recorded by hand after every step of epochs 2 and 3, stacked and
+    # averaged in float64; the running mean agrees to float32 rounding.
+    x, y = _toy_data(200, 6, 3)
+    pyro.clear_param_store()
+    pyro.set_rng_seed(1)
+    clf = BNNClassifier(BayesianMLP(6, (16,), 3), lr=0.01, lr_decay=0.8, average_from=2, seed=5)
+    names = clf.guide.param_names
+    seen: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+
+    def record(step: int, num_steps: int, loss: float) -> None:
+        if clf.epoch >= 1:  # the epoch counter moves on after the last step
+            for name in names:
+                seen[name].append(pyro.param(name).detach().double().clone())
+
+    clf.fit(x, y, epochs=3, batch_size=32, callback=record)
+    assert clf.average_count == len(seen[names[0]]) == 2 * 7
+    last = {name: pyro.param(name).detach().clone() for name in names}
+    clf.use_average()
+    for name in names:
+        expected = torch.stack(seen[name]).mean(0)
+        assert not torch.allclose(last[name].double(), expected, atol=1e-4)
+        torch.testing.assert_close(pyro.param(name).detach().double(), expected, rtol=0, atol=1e-6)
+    # the predictive reads the averaged params
+    torch.testing.assert_close(
+        clf.guide.posterior()[0].detach().double(),
+        torch.stack(seen[names[0]]).mean(0),
+        rtol=0,
+        atol=1e-6,
+    )
+
+
+def test_averaging_does_not_change_training_and_resumes_exactly(tmp_path: object) -> None:
+    x, y = _toy_data(200, 6, 3)
+
+    def new(average_from: int) -> BNNClassifier:
+        return BNNClassifier(
+            BayesianMLP(6, (16,), 3), lr=0.01, lr_decay=0.8, average_from=average_from, seed=5
+        )
+
+    def trained(average_from: int, resume_after: int | None = None) -> dict[str, torch.Tensor]:
+        pyro.clear_param_store()
+        pyro.set_rng_seed(1)
+        clf = new(average_from)
+        if resume_after is not None:
+            clf.fit(x, y, epochs=resume_after, batch_size=32)
+            path = tmp_path / "checkpoint.pt"  # type: ignore[operator]
+            clf.save(path)
+            pyro.clear_param_store()
+            clf = new(average_from)
+            clf.load(path)
+        clf.fit(x, y, epochs=3, batch_size=32)
+        out = {name: pyro.param(name).detach().clone() for name in clf.guide.param_names}
+        if average_from:
+            clf.use_average()
+            out |= {f"average {n}": pyro.param(n).detach().clone() for n in clf.guide.param_names}
+        return out
+
+    plain, averaged, resumed = trained(0), trained(2), trained(2, resume_after=2)
+    for name, value in plain.items():
+        assert torch.equal(averaged[name], value), name  # the average only watches
+    for name, value in averaged.items():
+        assert torch.equal(resumed[name], value), name  # the checkpoint holds the average
+
+
+def test_use_average_without_an_average_says_what_to_pass() -> None:
+    x, y = _toy_data(200, 6, 3)
+    clf = BNNClassifier(BayesianMLP(6, (16,), 3), average_from=3)
+    clf.fit(x, y, epochs=2, batch_size=64)
+    with pytest.raises(RuntimeError, match="average_from is 3 and 2 epoch"):
+        clf.use_average()
+    for bad in (-1, True, 1.5):
+        with pytest.raises(ValueError, match="average_from to be an int >= 0"):
+            BNNClassifier(BayesianMLP(6, (16,), 3), average_from=bad)  # type: ignore[arg-type]
+
+
 def test_checkpoint_is_replaced_atomically(tmp_path: object) -> None:
     clf = BNNClassifier(BayesianMLP(6, (8,), 3))
     x, y = _toy_data()

@@ -176,13 +176,13 @@ def test_defaults_follow_the_architecture_and_given_flags_win(
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     names = ("epochs", "batch_size", "lr", "lr_decay", "kl_weight", "shift", "prior_scale")
-    names += ("estimator",)
+    names += ("estimator", "average_last")
 
     def parsed(*flags: str) -> tuple[object, ...]:
         args = script.parse_args([*flags, "--out", str(tmp_path / "run")])
         return tuple(getattr(args, name) for name in names)
 
-    mlp, lenet = ([0.2], "local-reparam"), (["he"], "flipout")
+    mlp, lenet = ([0.2], "local-reparam", 0), (["he"], "flipout", 3)
     assert parsed() == (30, 128, 1e-3, 0.95, 0.1, 0, *mlp)
     assert parsed("--arch", "lenet") == (15, 64, 3e-3, 0.85, 0.03, 2, *lenet)
     assert parsed("--arch", "lenet", "--lr", "0.01", "--shift", "0", "--batch-size", "128") == (
@@ -190,9 +190,10 @@ def test_defaults_follow_the_architecture_and_given_flags_win(
     )
     assert parsed("--epochs", "3", "--kl-weight", "1") == (3, 128, 1e-3, 0.95, 1.0, 0, *mlp)
     assert parsed("--arch", "lenet", "--prior-scale", "0.2", "--estimator", "local-reparam") == (
-        (15, 64, 3e-3, 0.85, 0.03, 2, [0.2], "local-reparam")
+        (15, 64, 3e-3, 0.85, 0.03, 2, [0.2], "local-reparam", 3)
     )
-    assert parsed("--prior-scale", "he")[-2:] == (["he"], "local-reparam")
+    assert parsed("--prior-scale", "he")[-3:] == (["he"], "local-reparam", 0)
+    assert parsed("--arch", "lenet", "--average-last", "0")[-1] == 0
 
 
 def test_an_earlier_run_is_not_overwritten_without_overwrite(tmp_path: Path) -> None:
@@ -267,9 +268,15 @@ def test_lenet_run_compares_with_a_plain_lenet_and_resumes_exactly(
         assert straight[key] == resumed[key], key
     # The plain LeNet trains with the run's Adam rate, decayed per epoch as the Bayesian one's.
     model = BayesianNetwork(lenet(), input_shape=(1, 28, 28), prior_scale="he")
-    extra = BNNClassifier(model, estimator="flipout").load(tmp_path / "resumed" / "checkpoint.pt")
+    clf = BNNClassifier(model, estimator="flipout")
+    extra = clf.load(tmp_path / "resumed" / "checkpoint.pt")
     lr = extra["plain"]["optimizer"]["param_groups"][0]["lr"]
     assert lr == pytest.approx(3e-3 * 0.85**2, rel=1e-12)
+    # Both networks predict with their weights averaged over the steps of the last 3 epochs
+    # (here both epochs, 10 steps each), carried over the resume.
+    assert straight["config"]["average_from"] == 1
+    assert clf.average_count == 20
+    assert int(extra["plain"]["averaged"]["n_averaged"]) == 20
 
 
 @pytest.mark.mnist

@@ -85,6 +85,11 @@ class BNNClassifier:
         Epochs over which the KL weight rises linearly to ``kl_weight``: epoch ``e`` (from 1)
         uses ``kl_weight * min(1, e / kl_warmup)`` (KL annealing); 0 uses ``kl_weight`` from
         the start. See :meth:`kl_weight_at`.
+    average_from : int
+        From this training epoch (counted from 1) on, every step's posterior parameters (the
+        means and log standard deviations) are folded into a running mean, the iterate average
+        of Polyak and Ruppert, which :meth:`use_average` puts in place for prediction; 0 keeps
+        no average. The average smooths the noise of the last steps of SGD.
     seed : int
         Seed of the generator that shuffles the training data; seed the sampling noise with
         ``pyro.set_rng_seed``.
@@ -116,6 +121,7 @@ class BNNClassifier:
         init_scale: float = 0.005,
         kl_weight: float = 1.0,
         kl_warmup: int = 0,
+        average_from: int = 0,
         seed: int = 0,
         device: torch.device | str = "cpu",
         data_parallel: DataParallel | None = None,
@@ -135,6 +141,8 @@ class BNNClassifier:
             raise ValueError(f"Expected lr > 0 and 0 < lr_decay <= 1 but got {lr} and {lr_decay}.")
         if isinstance(kl_warmup, bool) or not isinstance(kl_warmup, int) or kl_warmup < 0:
             raise ValueError(f"Expected kl_warmup to be an int >= 0 but got {kl_warmup!r}.")
+        if isinstance(average_from, bool) or not isinstance(average_from, int) or average_from < 0:
+            raise ValueError(f"Expected average_from to be an int >= 0 but got {average_from!r}.")
         self.data_parallel = data_parallel
         self.device = data_parallel.device if data_parallel is not None else torch.device(device)
         self.model = model.to(self.device)
@@ -148,6 +156,9 @@ class BNNClassifier:
         self.kl_weight, self.kl_warmup = kl_weight, kl_warmup
         self.lr, self.lr_decay = lr, lr_decay
         self.epoch = 0
+        self.average_from = average_from
+        self.average: dict[str, torch.Tensor] = {}
+        self.average_count = 0
         self.generator = torch.Generator().manual_seed(seed)
         if data_parallel is not None:  # every process starts from process 0's parameters
             data_parallel.broadcast(self.guide.posterior())
@@ -199,6 +210,7 @@ class BNNClassifier:
             self.loss.kl_weight = self.kl_weight_at(self.epoch + 1)
         order = torch.randperm(n, generator=self.generator).to(x.device)
         batches = order.split(batch_size)
+        averaging = 0 < self.average_from <= self.epoch + 1
         total = 0.0
         for step, idx in enumerate(batches):
             # The likelihood's checks run on each epoch's first step (the data were checked
@@ -215,11 +227,45 @@ class BNNClassifier:
                     f"{step + 1}; lower the learning rate (now {self.current_lr:g})."
                 )
             total += loss
+            if averaging:
+                self._fold_into_average()
             if callback is not None:
                 callback(step, len(batches), loss)
         self.epoch += 1
         self.optim.step()
         return total / len(batches)
+
+    @torch.no_grad()
+    def _fold_into_average(self) -> None:
+        store = pyro.get_param_store()
+        self.average_count += 1
+        for name in self.guide.param_names:
+            value = store[name].unconstrained()
+            if name not in self.average:
+                self.average[name] = value.detach().clone()
+            else:
+                self.average[name].lerp_(value, 1.0 / self.average_count)
+
+    def use_average(self) -> None:
+        """Replace the posterior parameters by their average over the steps since ``average_from``.
+
+        Call it after training, before predicting; further training would start from the average.
+
+        Raises
+        ------
+        RuntimeError
+            If no step has been averaged yet (``average_from`` is 0 or after the last epoch).
+        """
+        if not self.average_count:
+            raise RuntimeError(
+                f"Expected an average of the posterior parameters but none was kept: "
+                f"average_from is {self.average_from} and {self.epoch} epoch(s) were trained; "
+                f"pass average_from between 1 and the number of epochs."
+            )
+        store = pyro.get_param_store()
+        with torch.no_grad():
+            for name, value in self.average.items():
+                store[name].unconstrained().copy_(value)
 
     def kl_weight_at(self, epoch: int) -> float:
         """The KL weight of training epoch ``epoch`` (counted from 1) under ``kl_warmup``."""
@@ -316,6 +362,10 @@ class BNNClassifier:
             },
             "optimizer": self.optim.get_state(),
             "rng": rng,
+            "average": {
+                "params": {name: value.clone() for name, value in self.average.items()},
+                "count": self.average_count,
+            },
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -331,6 +381,9 @@ class BNNClassifier:
                 del store[name]
             pyro.param(name, value.to(self.device))
         self.epoch = int(state["epoch"])
+        average = state.get("average", {"params": {}, "count": 0})  # none before averaging
+        self.average = {name: value.to(self.device) for name, value in average["params"].items()}
+        self.average_count = int(average["count"])
         self._new_optimizer()
         self.optim.set_state(state["optimizer"])
         rng = state["rng"]
