@@ -381,7 +381,7 @@ class BNNClassifier:
                 del store[name]
             pyro.param(name, value.to(self.device))
         self.epoch = int(state["epoch"])
-        average = state.get("average", {"params": {}, "count": 0})  # none before averaging
+        average = state.get("average", {"params": {}, "count": 0})  # absent in older checkpoints
         self.average = {name: value.to(self.device) for name, value in average["params"].items()}
         self.average_count = int(average["count"])
         self._new_optimizer()
