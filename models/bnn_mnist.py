@@ -540,7 +540,7 @@ def _run(
         init_scale=args.init_scale,
         kl_weight=args.kl_weight,
         kl_warmup=args.kl_warmup,
-        average_from=average_from(args),
+        average_from=config["average_from"],
         seed=args.seed,
         device=device,
         data_parallel=parallel,
@@ -580,7 +580,7 @@ def _run(
             seed=args.seed,
             lr=args.lr,
             lr_decay=args.lr_decay,
-            average_from=average_from(args),
+            average_from=config["average_from"],
             initial=initial,
         )
         if resumed_plain is not None:
