@@ -138,29 +138,62 @@ def test_flipout_convolution_has_the_joint_moments_of_one_weight_sample(flipout)
     assert close.all() == flipout  # the joint: Flipout's alone
 
 
-def test_flipout_is_a_torch_conv2d_of_each_examples_own_weight_sample() -> None:
+@pytest.mark.parametrize("in_channels", [3, 1])  # 1: the input's patches, in one product
+def test_flipout_is_a_torch_conv2d_of_each_examples_own_weight_sample(in_channels) -> None:
     # Hand-written reference: the same draws (delta, then input and output signs), each
     # example convolved by F.conv2d with its own weights loc + delta * s_out s_in^T and bias
     # loc_b + delta_b * s_out. Float64, stride and padding other than the defaults.
-    layer = Conv2d(3, 4, (3, 2), stride=(2, 1), padding=(1, 0))
+    layer = Conv2d(in_channels, 4, (3, 2), stride=(2, 1), padding=(1, 0))
     g = torch.Generator().manual_seed(6)
     loc = torch.randn(layer.shape, dtype=torch.float64, generator=g)
     var = torch.rand(layer.shape, dtype=torch.float64, generator=g)
-    x = torch.randn(5, 3, 7, 6, dtype=torch.float64, generator=g)
+    x = torch.randn(5, in_channels, 7, 6, dtype=torch.float64, generator=g)
     out = local_reparam_forward(
         [layer], x, [loc], [var], flipout=True, generator=torch.Generator().manual_seed(7)
     )
     draws = torch.Generator().manual_seed(7)
     delta = var.sqrt() * torch.randn(var.shape, dtype=torch.float64, generator=draws)
-    s_in = torch.randint(0, 2, (5, 3), generator=draws).double() * 2 - 1
+    s_in = torch.randint(0, 2, (5, in_channels), generator=draws).double() * 2 - 1
     s_out = torch.randint(0, 2, (5, 4), generator=draws).double() * 2 - 1
     expected = []
     for n in range(5):
         flips = torch.cat([s_in[n].repeat_interleave(3 * 2), torch.ones(1, dtype=torch.float64)])
-        w = loc + delta * flips[:, None] * s_out[n][None, :]  # (3*3*2 + 1, 4)
-        kernel = w[:-1].t().reshape(4, 3, 3, 2)
+        w = loc + delta * flips[:, None] * s_out[n][None, :]  # (in_channels*3*2 + 1, 4)
+        kernel = w[:-1].t().reshape(4, in_channels, 3, 2)
         expected.append(F.conv2d(x[n : n + 1], kernel, w[-1], stride=(2, 1), padding=(1, 0)))
     assert_close(out, torch.cat(expected), rtol=1e-10, atol=1e-12)
+
+
+def test_flipout_with_one_input_channel_has_the_two_convolutions_gradients() -> None:
+    # The one-input-channel path (patches in one product) against conv(h, loc) +
+    # conv(h * s_in, delta) * s_out written with F.conv2d: outputs and the gradients of the
+    # input, loc and delta, float64, rtol 1e-10.
+    layer = Conv2d(1, 3, (3, 3), stride=(1, 2), padding=(1, 1))
+    g = torch.Generator().manual_seed(8)
+    leaves = [
+        torch.randn(2, 1, 6, 7, dtype=torch.float64, generator=g),
+        torch.randn(layer.shape, dtype=torch.float64, generator=g),
+        torch.randn(layer.shape, dtype=torch.float64, generator=g),
+    ]
+    s_in = torch.randint(0, 2, (2, 1, 1, 1), generator=g).double() * 2 - 1
+    s_out = torch.randint(0, 2, (2, 3, 1, 1), generator=g).double() * 2 - 1
+    weight = torch.randn(2, 3, 6, 4, dtype=torch.float64, generator=g)  # d loss / d output
+
+    def outputs_and_grads(flipout) -> list[torch.Tensor]:
+        x, loc, delta = (t.clone().requires_grad_() for t in leaves)
+        out = flipout(x, loc, delta)
+        return [out, *torch.autograd.grad((out * weight).sum(), [x, loc, delta])]
+
+    def reference(x, loc, delta) -> torch.Tensor:
+        def conv(h, w):
+            kernel, bias = w[:-1].t().reshape(3, 1, 3, 3), w[-1]
+            return F.conv2d(h, kernel, bias, stride=(1, 2), padding=(1, 1))
+
+        return conv(x, loc) + conv(x * s_in, delta) * s_out
+
+    ours = outputs_and_grads(lambda x, loc, delta: layer.flipout(x, loc, delta, s_in, s_out))
+    for got, expected in zip(ours, outputs_and_grads(reference), strict=True):
+        assert_close(got, expected, rtol=1e-10, atol=1e-12)
 
 
 def test_flipout_examples_share_one_perturbation_with_their_own_signs() -> None:

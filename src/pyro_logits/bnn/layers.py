@@ -102,6 +102,14 @@ class Conv2d:
             h = h.expand(len(w), *h.shape)
         return torch.stack([self._conv(h_s, w_s) for h_s, w_s in zip(h, w, strict=True)])
 
+    def _patches(self, h: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
+        """The input's patches, one row per output position, and the output's ``(N, H, W)``."""
+        n, _, height, width = h.shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        out_h, out_w = (height + 2 * ph - kh) // sh + 1, (width + 2 * pw - kw) // sw + 1
+        patches = F.unfold(h, self.kernel_size, padding=self.padding, stride=self.stride)
+        return patches.transpose(1, 2).reshape(-1, self.shape[0] - 1), (n, out_h, out_w)
+
     def moments(
         self, h: torch.Tensor, loc: torch.Tensor, var: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,15 +120,36 @@ class Conv2d:
         """
         if self.in_channels != 1:
             return self._conv(h, loc), self._conv(h * h, var)
-        n, _, height, width = h.shape
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        out_h, out_w = (height + 2 * ph - kh) // sh + 1, (width + 2 * pw - kw) // sw + 1
-        patches = F.unfold(h, self.kernel_size, padding=self.padding, stride=self.stride)
-        patches = patches.transpose(1, 2).reshape(-1, kh * kw)  # one row per output position
+        patches, positions = self._patches(h)
         mean = torch.addmm(loc[-1], patches, loc[:-1])
         variance = torch.addmm(var[-1], patches.square(), var[:-1])
-        shape = (n, out_h, out_w, self.out_channels)
+        shape = (*positions, self.out_channels)
         return mean.view(shape).permute(0, 3, 1, 2), variance.view(shape).permute(0, 3, 1, 2)
+
+    def flipout(
+        self,
+        h: torch.Tensor,
+        loc: torch.Tensor,
+        delta: torch.Tensor,
+        signs_in: torch.Tensor,
+        signs_out: torch.Tensor,
+    ) -> torch.Tensor:
+        """``conv(h, loc) + conv(h * signs_in, delta) * signs_out``: Flipout's output.
+
+        ``signs_in`` is ``(N, in_channels, 1, 1)``, ``signs_out`` ``(N, out_channels, 1, 1)``.
+        With one input channel the input sign is one number per example, which commutes with
+        the convolution: both weights then apply to the input's patches, unfolded once, in one
+        matrix product (a convolution's weight gradient is slow for one input channel).
+        """
+        if self.in_channels != 1:
+            return self._conv(h, loc) + self._conv(h * signs_in, delta) * signs_out
+        patches, positions = self._patches(h)
+        both = patches @ torch.cat([loc[:-1], delta[:-1]], dim=1)
+        mean, perturbation = both.view(*positions, 2 * self.out_channels).chunk(2, dim=-1)
+        signs_out = signs_out.permute(0, 2, 3, 1)  # channels-last, as the products
+        bias = torch.addcmul(loc[-1], delta[-1], signs_out)  # the bias is not flipped by signs_in
+        out = torch.addcmul(bias, perturbation, signs_in.view(-1, 1, 1, 1) * signs_out) + mean
+        return out.permute(0, 3, 1, 2)
 
 
 @dataclass(frozen=True)
@@ -288,7 +317,7 @@ def local_reparam_forward(
             )
             s_in = _random_signs((total, layer.in_channels, 1, 1), h, generator)[rows]
             s_out = _random_signs((total, layer.out_channels, 1, 1), h, generator)[rows]
-            h = layer.mean(h, loc) + layer.mean(h * s_in, delta) * s_out
+            h = layer.flipout(h, loc, delta, s_in, s_out)
             continue
         mean, variance = layer.moments(h, loc, var)
         conv = mean.dim() == 4  # drawn as (N, H, W, C): the channels-last layout of conv outputs
