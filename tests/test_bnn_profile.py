@@ -5,10 +5,30 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bnn_profile.py"
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "bnn_profile.py"
+
+
+def _load(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_profile_defaults_to_the_estimator_the_training_script_uses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "models"))  # the script imports its sibling modules
+    profile = _load(SCRIPT, "bnn_profile")
+    training = _load(ROOT / "models" / "bnn_mnist.py", "bnn_mnist_script")
+    for arch, defaults in training.ARCH_DEFAULTS.items():
+        assert profile.DEFAULT_ESTIMATOR[arch] == defaults["estimator"], arch
 
 
 @pytest.mark.parametrize(
@@ -17,10 +37,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bnn_profile.py"
 def test_profile_puts_the_kernel_and_the_optimizer_in_their_categories(
     tmp_path: Path, estimator: str | None, name: str
 ) -> None:
-    spec = importlib.util.spec_from_file_location("bnn_profile", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _load(SCRIPT, "bnn_profile")
     options = ["--estimator", estimator] if estimator else []
     record = script.main(
         ["--arch", "lenet", "--steps", "2", "--threads", "1", "--out", str(tmp_path), *options]
