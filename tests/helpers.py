@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
 import torch
 
 
@@ -16,3 +22,18 @@ def assert_close(
     actual = torch.as_tensor(actual).detach().to(torch.float64)
     expected = torch.as_tensor(expected).detach().to(torch.float64)
     torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=False)
+
+
+def load_script(path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """Import a script of ``models/`` or ``benchmarks/`` as module ``name``, for this test only.
+
+    Its folder goes on ``sys.path`` (scripts import their sibling modules) and the module into
+    ``sys.modules`` (dataclasses look their module up) until the test ends.
+    """
+    monkeypatch.syspath_prepend(str(path.parent))
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)
+    spec.loader.exec_module(module)
+    return module

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 import pyro
 import pytest
 import torch
+from helpers import load_script
 
 from pyro_logits.bnn import BayesianMLP, BayesianNetwork, BNNClassifier, lenet
 from pyro_logits.datasets import CORRUPTIONS
@@ -170,11 +170,7 @@ def test_bad_flags_are_usage_errors_before_any_data_is_read(flags, message, tmp_
 def test_defaults_follow_the_architecture_and_given_flags_win(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # the script imports its sibling modules
-    spec = importlib.util.spec_from_file_location("bnn_mnist_script", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script(SCRIPT, "bnn_mnist_script", monkeypatch)
     names = ("epochs", "batch_size", "lr", "lr_decay", "kl_weight", "shift", "prior_scale")
     names += ("estimator", "average_last")
 

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bnn_profile.py"
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_profile_defaults_to_the_estimator_the_training_script_uses(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.syspath_prepend(str(ROOT / "models"))  # the script imports its sibling modules
-    profile = _load(SCRIPT, "bnn_profile")
-    training = _load(ROOT / "models" / "bnn_mnist.py", "bnn_mnist_script")
+    profile = load_script(SCRIPT, "bnn_profile", monkeypatch)
+    training = load_script(ROOT / "models" / "bnn_mnist.py", "bnn_mnist_script", monkeypatch)
     for arch, defaults in training.ARCH_DEFAULTS.items():
         assert profile.DEFAULT_ESTIMATOR[arch] == defaults["estimator"], arch
 
@@ -35,9 +25,9 @@ def test_profile_defaults_to_the_estimator_the_training_script_uses(
     ("estimator", "name"), [(None, "bnn-lenet-flipout"), ("local-reparam", "bnn-lenet")]
 )
 def test_profile_puts_the_kernel_and_the_optimizer_in_their_categories(
-    tmp_path: Path, estimator: str | None, name: str
+    tmp_path: Path, estimator: str | None, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    script = _load(SCRIPT, "bnn_profile")
+    script = load_script(SCRIPT, "bnn_profile", monkeypatch)
     options = ["--estimator", estimator] if estimator else []
     record = script.main(
         ["--arch", "lenet", "--steps", "2", "--threads", "1", "--out", str(tmp_path), *options]

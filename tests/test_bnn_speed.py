@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bnn_speed.py"
 
@@ -16,11 +15,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bnn_speed.py"
 def test_lenet_rows_train_on_the_given_minibatch_size(
     tmp_path: Path, mnist_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spec = importlib.util.spec_from_file_location("bnn_speed", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "bnn_speed", script)  # its dataclass looks itself up
-    spec.loader.exec_module(script)
+    script = load_script(SCRIPT, "bnn_speed", monkeypatch)
     seen: list[int] = []
     split = script.batches
 
