@@ -39,16 +39,24 @@ def shift_test(
     x_test: torch.Tensor,
     y_test: torch.Tensor,
     as_input: Callable[[torch.Tensor], torch.Tensor],
-) -> dict[str, dict[str, dict[str, float]]]:
-    """``{corruption: {network: scores}}`` on the clean and each corrupted test set.
+) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, dict[str, float]]]:
+    """Scores on the clean and each corrupted test set, and the paired NLL differences.
 
-    ``x_test`` holds flat images in [0, 1]; ``as_input`` shapes them for the networks.
+    ``x_test`` holds flat images in [0, 1]; ``as_input`` shapes them for the networks. Returns
+    ``{corruption: {network: scores}}`` and, when ``networks`` holds ``"bnn"`` and ``"plain"``,
+    ``{corruption: {"mean", "low", "high"}}``: the Bayesian net's NLL minus the plain net's and
+    its 95% bootstrap interval over the test images (:func:`pyro_logits.metrics.nll_difference`);
+    else an empty dict.
     """
-    results = {}
+    results, differences = {}, {}
     for name in ("clean", *CORRUPTIONS):
         images = as_input(x_test if name == "clean" else corrupt(x_test, name, seed=0))
-        results[name] = {net: scores(predict(images), y_test) for net, predict in networks.items()}
-    return results
+        log_probs = {net: predict(images) for net, predict in networks.items()}
+        results[name] = {net: scores(lp, y_test) for net, lp in log_probs.items()}
+        if {"bnn", "plain"} <= log_probs.keys():
+            diff = metrics.nll_difference(log_probs["bnn"], log_probs["plain"], y_test)
+            differences[name] = diff._asdict()
+    return results, differences
 
 
 def evaluate(
@@ -91,6 +99,7 @@ def evaluate(
     # OOD detection by predictive entropy (what metrics.ood_auroc computes), reusing it.
     ood_auroc = {k: metrics.auroc(entropies["test"], entropies[k]) for k in ood_inputs}
     ood_auroc["mean"] = statistics.fmean(ood_auroc.values())
+    shift_scores, shift_differences = shift_test(networks, x_test, labels, as_input)
     results = {
         "test_accuracy": metrics.accuracy(log_probs, labels),
         "test_nll": metrics.nll(log_probs, labels),
@@ -98,7 +107,8 @@ def evaluate(
         "test_brier": metrics.brier_score(log_probs, labels),
         "ood_auroc": ood_auroc,
         "mean_entropy": {k: float(h.mean()) for k, h in entropies.items()},
-        "shift_test": shift_test(networks, x_test, labels, as_input),
+        "shift_test": shift_scores,
+        "shift_test_nll_difference": shift_differences,
         "shift_test_samples": shift_test_samples,
         "posterior_layers": clf.guide.layer_summary(),
     }
@@ -236,6 +246,11 @@ def summary_lines(results: dict[str, Any], arch: str, out: Path) -> list[str]:
             f"{net} {100 * v['accuracy']:6.2f}% {v['nll']:7.4f} {100 * v['ece']:5.2f}%"
             for net, v in row.items()
         ]
+        diff = results.get("shift_test_nll_difference", {}).get(name)
+        if diff is not None:
+            cells.append(
+                f"NLL bnn - plain {diff['mean']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}]"
+            )
         lines.append(f"  {name:14} " + "   ".join(cells))
     lines.append("\nposterior by layer (weights with |loc| < scale: left at the prior):")
     for layer in results["posterior_layers"]:

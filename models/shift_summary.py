@@ -5,7 +5,10 @@ plain network's NLL depends on its initial weights by a factor of 3 or more: a s
 make either network look better. This script reads the ``metrics.json`` of runs made with the
 same flags and different seeds and gives, for each corruption and network, the NLL's mean,
 minimum and maximum over the seeds, the mean accuracy, and in how many seeds the Bayesian
-network had the lower NLL: a table, ``shift_summary.json`` and ``shift_summary.png``.
+network had the lower NLL: a table, ``shift_summary.json`` and ``shift_summary.png``. Runs that
+saved the paired NLL difference of the two networks with its 95% interval over the test images
+(``shift_test_nll_difference``) also say in how many seeds each network was lower beyond the
+test set's noise (the interval clear of 0) and in how many the test set cannot tell.
 
 Run: ``python models/shift_summary.py RUN_DIR RUN_DIR [...] [--out DIR] [--overwrite]``, e.g.
 after ``python models/bnn_mnist.py --arch lenet --seed S --out runs/lenet_sS`` for S = 0, 1, 2.
@@ -127,6 +130,14 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 m["shift_test"][name]["bnn"]["nll"] < m["shift_test"][name]["plain"]["nll"]
                 for m in runs
             )
+            intervals = [m.get("shift_test_nll_difference", {}).get(name) for m in runs]
+            if all(intervals):
+                row["nll_difference"] = {
+                    "intervals": intervals,
+                    "bnn_lower_beyond_noise_in": sum(d["high"] < 0 for d in intervals),
+                    "plain_lower_beyond_noise_in": sum(d["low"] > 0 for d in intervals),
+                    "within_noise_in": sum(d["low"] <= 0 <= d["high"] for d in intervals),
+                }
         table[name] = row
     return {
         "seeds": [m["config"]["seed"] for m in runs],
@@ -154,6 +165,12 @@ def _print(summary: dict[str, Any]) -> None:
             )
         if "bnn_lower_nll_in" in row:
             cells.append(f"Bayesian lower in {row['bnn_lower_nll_in']} of {count}")
+        if "nll_difference" in row:
+            diff = row["nll_difference"]
+            cells.append(
+                f"beyond the test set's noise: Bayesian {diff['bnn_lower_beyond_noise_in']}, "
+                f"plain {diff['plain_lower_beyond_noise_in']}, neither {diff['within_noise_in']}"
+            )
         print(f"  {name:14} " + "   ".join(cells))
 
 

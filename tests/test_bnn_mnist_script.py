@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,7 @@ def test_script_trains_evaluates_and_writes_its_outputs(mnist_dir: Path, tmp_pat
     assert "epoch   1/1" in result.stdout and "test accuracy" in result.stdout
     assert set(metrics["shift_test"]) == {"clean", *CORRUPTIONS}
     assert set(metrics["shift_test"]["inversion"]) == {"bnn"}  # no trained plain MLP
+    assert metrics["shift_test_nll_difference"] == {}
     layers = metrics["posterior_layers"]
     assert [layer["site"] for layer in layers] == ["layers.0", "layers.1", "layers.2"]
     assert sum(layer["weights"] for layer in layers) == 785 * 400 + 401 * 400 + 401 * 10
@@ -259,8 +261,16 @@ def test_lenet_run_compares_with_a_plain_lenet_and_resumes_exactly(
         "plain LeNet (trained alongside from the Bayesian net's initial means, same Adam schedule)"
     )
     assert set(straight["shift_test"]["translation"]) == {"bnn", "plain"}
+    # Each corruption's paired NLL difference of the two networks, with its interval.
+    differences = straight["shift_test_nll_difference"]
+    assert set(differences) == {"clean", *CORRUPTIONS}
+    for name, diff in differences.items():
+        nets = straight["shift_test"][name]
+        assert diff["mean"] == pytest.approx(nets["bnn"]["nll"] - nets["plain"]["nll"], abs=1e-6)
+        assert diff["low"] < diff["mean"] < diff["high"]
+    assert re.search(r"gaussian_blur .* NLL bnn - plain [+-]\d\.\d{4} \[", result.stdout)
     # The shifted images, the Bayesian and the plain network all continue where they stopped.
-    for key in ("elbo_per_epoch", "test_nll", "shift_test"):
+    for key in ("elbo_per_epoch", "test_nll", "shift_test", "shift_test_nll_difference"):
         assert straight[key] == resumed[key], key
     # The plain LeNet trains with the run's Adam rate, decayed per epoch as the Bayesian one's.
     model = BayesianNetwork(lenet(), input_shape=(1, 28, 28), prior_scale="he")

@@ -265,3 +265,70 @@ def test_noise_images() -> None:
     assert metrics.noise_images(2, shape=(28, 28), dtype=torch.float64).shape == (2, 28, 28)
     with pytest.raises(ValueError, match="non-negative number of images but got -1"):
         metrics.noise_images(-1)
+
+
+def test_nll_difference_mean_is_the_difference_of_the_nlls() -> None:
+    torch.manual_seed(0)
+    a, b = random_log_probs(500, 10), random_log_probs(500, 10)
+    labels = torch.randint(10, (500,))
+    diff = metrics.nll_difference(a, b, labels)
+    assert diff.mean == pytest.approx(reference_nll(a, labels) - reference_nll(b, labels), abs=1e-9)
+    assert diff.low < diff.mean < diff.high
+
+
+def test_nll_difference_interval_matches_the_normal_one_on_a_large_sample() -> None:
+    # With 20,000 examples the mean of the differences is close to normal: the bootstrap's
+    # interval should match mean +- 1.96 sd / sqrt(n) within 10% of its half-width (Monte Carlo
+    # error of 2,000 resamples and the remaining skew).
+    torch.manual_seed(1)
+    n = 20_000
+    a, b = random_log_probs(n, 5, dtype=torch.float64), random_log_probs(n, 5, dtype=torch.float64)
+    labels = torch.randint(5, (n,))
+    d = torch.tensor(
+        [float(b[i, int(y)] - a[i, int(y)]) for i, y in enumerate(labels)], dtype=torch.float64
+    )
+    half = 1.959964 * d.std().item() / math.sqrt(n)
+    diff = metrics.nll_difference(a, b, labels)
+    assert diff.low == pytest.approx(d.mean().item() - half, abs=0.1 * half)
+    assert diff.high == pytest.approx(d.mean().item() + half, abs=0.1 * half)
+
+
+def test_nll_difference_of_a_prediction_with_itself_is_zero() -> None:
+    log_probs, labels = random_log_probs(50, 3), torch.randint(3, (50,))
+    assert metrics.nll_difference(log_probs, log_probs, labels) == (0.0, 0.0, 0.0)
+
+
+def test_nll_difference_interval_level_and_seed() -> None:
+    torch.manual_seed(2)
+    a, b, labels = random_log_probs(300, 4), random_log_probs(300, 4), torch.randint(4, (300,))
+    wide = metrics.nll_difference(a, b, labels, level=0.99)
+    usual = metrics.nll_difference(a, b, labels)
+    narrow = metrics.nll_difference(a, b, labels, level=0.5)
+    assert wide.low < usual.low < narrow.low < narrow.high < usual.high < wide.high
+    assert metrics.nll_difference(a, b, labels, seed=3) == metrics.nll_difference(
+        a, b, labels, seed=3
+    )
+    assert metrics.nll_difference(a, b, labels, seed=3) != usual
+
+
+def test_nll_difference_with_a_label_of_probability_zero() -> None:
+    a = torch.tensor([[0.0, 1.0], [0.5, 0.5]]).log()
+    b = torch.tensor([[0.5, 0.5], [0.5, 0.5]]).log()
+    diff = metrics.nll_difference(a, b, torch.tensor([0, 1]))
+    assert diff == (math.inf, math.inf, math.inf)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"level": 1.0}, r"level in \(0, 1\)"),
+        ({"num_resamples": 0}, "num_resamples to be an int >= 1"),
+        ({"other": random_log_probs(3, 4)}, "two predictions of one shape"),
+        ({"other": torch.rand(3, 3)}, "normalised"),
+    ],
+)
+def test_nll_difference_errors(kwargs: dict, message: str) -> None:
+    a, labels = random_log_probs(3, 3), torch.tensor([0, 1, 2])
+    other = kwargs.pop("other", a)
+    with pytest.raises(ValueError, match=message):
+        metrics.nll_difference(a, other, labels, **kwargs)

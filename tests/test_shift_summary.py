@@ -45,7 +45,37 @@ def test_summary_gives_each_corruption_over_the_seeds(
         wins = sum(m[name]["bnn"]["nll"] < m[name]["plain"]["nll"] for m in metrics)
         assert row["bnn_lower_nll_in"] == wins
         assert f"Bayesian lower in {wins} of 2" in result.stdout
+        intervals = [
+            json.loads((r / "metrics.json").read_text())["shift_test_nll_difference"][name]
+            for r in runs
+        ]
+        beyond = row["nll_difference"]
+        assert beyond["intervals"] == intervals
+        assert beyond["bnn_lower_beyond_noise_in"] == sum(d["high"] < 0 for d in intervals)
+        assert beyond["plain_lower_beyond_noise_in"] == sum(d["low"] > 0 for d in intervals)
+        assert (
+            beyond["within_noise_in"]
+            == 2 - beyond["bnn_lower_beyond_noise_in"] - beyond["plain_lower_beyond_noise_in"]
+        )
+    assert result.stdout.count("beyond the test set's noise: Bayesian") == 1 + len(CORRUPTIONS)
     assert "impulse_noise" in result.stdout and "seeds [0, 1]" in result.stdout
+
+
+def test_summary_of_runs_without_paired_differences(seed_runs: list[Path], tmp_path: Path) -> None:
+    # Runs written before the paired differences were saved are summarised without them.
+    runs = []
+    for run in seed_runs[:2]:
+        copy = tmp_path / run.name
+        copy.mkdir()
+        metrics = json.loads((run / "metrics.json").read_text())
+        del metrics["shift_test_nll_difference"]
+        (copy / "metrics.json").write_text(json.dumps(metrics))
+        runs.append(copy)
+    result = _summary(*runs, "--out", tmp_path / "summary")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "summary" / "shift_summary.json").read_text())
+    assert all("nll_difference" not in row for row in summary["shift_test"].values())
+    assert "beyond the test set's noise" not in result.stdout
 
 
 @pytest.mark.parametrize(
