@@ -101,6 +101,12 @@ def _check(log_probs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor,
     return log_probs, labels.to(log_probs.device)
 
 
+def _label_nlls(log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Checked per-example negative log-likelihoods of the labels, float64 ``(N,)``."""
+    log_probs, labels = _check(log_probs, labels)
+    return -log_probs.gather(-1, labels[:, None]).squeeze(-1)
+
+
 def accuracy(log_probs: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of examples whose most probable class is the label.
 
@@ -159,8 +165,7 @@ def nll(log_probs: torch.Tensor, labels: torch.Tensor) -> float:
     >>> round(nll(log_probs, torch.tensor([0, 1])), 6)  # (log 2 + log 4/3) / 2
     0.490415
     """
-    log_probs, labels = _check(log_probs, labels)
-    return -log_probs.gather(-1, labels[:, None]).mean().item()
+    return _label_nlls(log_probs, labels).mean().item()
 
 
 def brier_score(log_probs: torch.Tensor, labels: torch.Tensor) -> float:
@@ -454,8 +459,7 @@ def nll_difference(
     >>> round(diff.mean, 4), diff.low <= diff.mean <= diff.high
     (-0.404, True)
     """
-    log_probs_a, labels_a = _check(log_probs_a, labels)
-    log_probs_b, labels_b = _check(log_probs_b, labels)
+    nlls_a, nlls_b = _label_nlls(log_probs_a, labels), _label_nlls(log_probs_b, labels)
     if log_probs_a.shape != log_probs_b.shape:
         raise ValueError(
             f"Expected two predictions of one shape but got {tuple(log_probs_a.shape)} and "
@@ -465,9 +469,7 @@ def nll_difference(
         raise ValueError(f"Expected level in (0, 1) but got {level}.")
     if isinstance(num_resamples, bool) or not isinstance(num_resamples, int) or num_resamples < 1:
         raise ValueError(f"Expected num_resamples to be an int >= 1 but got {num_resamples!r}.")
-    picked_a = log_probs_a.gather(-1, labels_a[:, None]).squeeze(-1).double()
-    picked_b = log_probs_b.gather(-1, labels_b[:, None]).squeeze(-1).double().to(picked_a.device)
-    differences = (picked_b - picked_a).cpu()
+    differences = nlls_a.cpu() - nlls_b.cpu()
     mean = differences.mean().item()
     if not math.isfinite(mean):
         return NLLDifference(mean, mean, mean)
