@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import sys
 import warnings
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from pyro_logits import (
     ProbsAsLogitsWarning,
     diagnose,
 )
-from pyro_logits.checks import _tolerance, _user_stacklevel, warn_if_misused
+from pyro_logits.checks import normalisation_tolerance, user_frame, warn_if_misused
 
 DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -174,7 +175,7 @@ def test_class_dim_argument() -> None:
     assert silent_diagnose(F.log_softmax(z, 1), "categorical", dim=-2).kind == "log_softmax"
     wrong = silent_diagnose(F.log_softmax(z, -1), "categorical", dim=1)
     assert wrong.kind == "wrong_dim"
-    assert "over dim -1, but Categorical normalises over dim -2" in wrong.evidence
+    assert wrong.evidence.endswith("log_softmax over dim -1, not over the class dim 1")
     with torch.no_grad():
         assert silent_diagnose(F.softmax(z, 1), "categorical", dim=1).kind == "probs"
 
@@ -304,8 +305,9 @@ def test_diagnosis_is_frozen() -> None:
             lambda z: F.log_softmax(z, 0),
             "categorical",
             NormalizedOverWrongDimWarning,
-            r"Evidence: autograd: produced by log_softmax over dim 0, but Categorical normalises "
-            r"over dim -1\. Wrong: normalising over another dim .* silently changes the model\.",
+            r"Evidence: autograd: produced by log_softmax over dim 0, not over the class dim -1\. "
+            r"Wrong: normalising over another dim ties separate rows together, which silently "
+            r"changes the model\.",
         ),
         (
             lambda z: F.softmax(z, -1),
@@ -337,12 +339,20 @@ def test_messages(make, family, category, match) -> None:
         warn_if_misused(make(scores(grad=True)), family, where="argument 'logits' of f")
 
 
-def test_value_evidence_in_message() -> None:
+def test_rows_normalised_by_their_values_alone_are_a_note_not_a_warning() -> None:
     x = F.log_softmax(scores(), -1)
-    match = r"Evidence: values: all <= 0 and logsumexp over dim -1 is within \de-\d\d of 0 in all "
-    with pytest.warns(LogSoftmaxAsLogitsWarning, match=match + r"64 rows\. Harmless"):
-        warn_if_misused(x, "categorical", where="site")
-    with pytest.warns(NormalizedOverWrongDimWarning, match=r"over dim 0 .* in all 10 slices, but"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = warn_if_misused(x, "categorical", where="site")
+    assert found.kind == "log_softmax" and not found.harmful and not found.warns
+    assert re.fullmatch(
+        r"site: got rows that are already normalised log-probabilities\. Evidence: values: all "
+        r"<= 0 and logsumexp over dim -1 is within \de-\d\d of 0 in all 64 rows\. Harmless: "
+        r"Categorical normalises its logits again, so the distribution is the same\. Nothing to "
+        r"fix; a model that holds probabilities can pass them as probs=\.",
+        found.message("site"),
+    )
+    with pytest.warns(NormalizedOverWrongDimWarning, match=r"over dim 0 .* in all 10 slices, not over the class dim -1\. Wrong"):
         warn_if_misused(F.softmax(scores(), 0), "categorical", where="site")
 
 
@@ -353,8 +363,9 @@ def test_warning_points_at_the_caller() -> None:
     assert record[0].filename == __file__ and record[0].lineno == line
 
 
-def test_user_stacklevel_counts_internal_frames() -> None:
-    assert _user_stacklevel() == 1  # called from a test module: this frame is the user's
+def test_user_frame_is_the_first_frame_outside_the_library() -> None:
+    frame = sys._getframe()
+    assert user_frame(frame) == (1, frame)  # a test module's frame is the user's
 
 
 def test_genuine_logits_do_not_warn() -> None:
@@ -457,7 +468,7 @@ def test_trained_network_never_flagged(trained_logits, batch, dtype, shift, temp
 
 def informative(reference: torch.Tensor, dim: int, dtype: torch.dtype, *, log: bool) -> bool:
     """Whether the float64 reference clears the value test's evidence bar with a 2x margin."""
-    tol = 2 * _tolerance(dtype, reference.shape[dim], log=log)
+    tol = 2 * normalisation_tolerance(dtype, reference.shape[dim], log=log)
     top, bottom = reference.amax(dim).flatten(), reference.amin(dim).flatten()
     good = (top - bottom >= 8 * tol) & (top <= (0 if log else 1) - 4 * tol)
     if dtype not in LOW_PRECISION:

@@ -88,7 +88,9 @@ __all__ = [
     "NormalizedOverWrongDimWarning",
     "ProbsAsLogProbsWarning",
     "ProbsAsLogitsWarning",
+    "WarnedLocations",
     "diagnose",
+    "normalisation_tolerance",
     "warn_if_misused",
 ]
 
@@ -196,7 +198,16 @@ class Diagnosis:
         """The warning class for this finding, ``None`` when :attr:`ok`."""
         return _CATEGORY.get(self.kind)
 
-    def message(self, where: str, *, distribution: str | None = None) -> str:
+    @property
+    def warns(self) -> bool:
+        """Whether the checks warn: a harmful finding, or a redundant ``log_softmax`` seen in
+        the graph. Rows found normalised by their values alone are a note, not a warning: a
+        model that holds probabilities (``Categorical(logits=p.log())``) has no raw scores."""
+        return self.category is not None and (self.harmful or self.source == "autograd")
+
+    def message(
+        self, where: str, *, distribution: str | None = None, probs_name: str | None = "probs"
+    ) -> str:
         """Format the warning text: where, what, the evidence, harmful or not, the fix.
 
         Parameters
@@ -204,8 +215,11 @@ class Diagnosis:
         where : str
             Where the tensor was given, e.g. ``"sample site 'obs'"``.
         distribution : str, optional
-            The distribution named in the explanation (e.g. ``"Binomial"``); defaults to the
+            The distribution named in the text (e.g. ``"Binomial"``); defaults to the
             family's, ``"Bernoulli"`` or ``"Categorical"``.
+        probs_name : str or None, default "probs"
+            The distribution's keyword for probabilities, named in the fix (``"gate"`` for the
+            ``gate_logits`` of a zero-inflated distribution); ``None`` when it has none.
 
         Returns
         -------
@@ -221,56 +235,68 @@ class Diagnosis:
         """
         if self.ok:
             return ""
-        what, harm, fix = _TEXT[self.kind, self.family]
-        shown = _DISPLAY[self.family]
-        if distribution is not None and distribution != shown:
-            harm = harm.replace(f"{shown} ", f"{distribution} ", 1)
+        key = "normalised_values" if self.source == "values" and not self.harmful else self.kind
+        names = {
+            "dist": distribution or _DISPLAY[self.family],
+            "or_probs": f", or the probabilities as {probs_name}=" if probs_name else "",
+            "probs_note": f"; a model that holds probabilities can pass them as {probs_name}="
+            if probs_name
+            else "",
+        }
+        what, harm, fix = (text.format(**names) for text in _TEXT[key, self.family])
         return f"{where}: {what}. Evidence: {self.evidence}. {harm}. {fix}."
 
 
 _LOGITS_FIX = "Fix: pass the raw scores as logits="
+# what was found, the harm, the fix; {dist} is the distribution, {or_probs} and {probs_note} name
+# its probabilities keyword
 _TEXT: dict[tuple[str, str], tuple[str, str, str]] = {
     ("log_softmax", "categorical"): (
         "got normalised log-probabilities (log_softmax output) where raw logits are expected",
-        "Harmless: Categorical normalises its logits again, so the distribution is the same "
+        "Harmless: {dist} normalises its logits again, so the distribution is the same "
         "and the log_softmax is redundant",
         f"{_LOGITS_FIX}, e.g. logits=net(x), or filter LogSoftmaxAsLogitsWarning",
     ),
+    ("normalised_values", "categorical"): (
+        "got rows that are already normalised log-probabilities",
+        "Harmless: {dist} normalises its logits again, so the distribution is the same",
+        "Nothing to fix{probs_note}",
+    ),
     ("log_softmax", "bernoulli"): (
-        "got normalised log-probabilities (log_softmax output) where Bernoulli logits are expected",
-        "Wrong: a Bernoulli logit is log p - log(1 - p), not log p, so every probability of "
+        "got normalised log-probabilities (log_softmax output) where {dist} logits are expected",
+        "Wrong: a {dist} logit is log p - log(1 - p), not log p, so every probability of "
         "the model is wrong",
-        f"{_LOGITS_FIX}, or the probabilities as probs=",
+        f"{_LOGITS_FIX}{{or_probs}}",
     ),
     ("probs", "categorical"): (
         "got probabilities where raw logits are expected",
-        "Wrong: Categorical applies softmax to its logits, so probabilities given as logits "
+        "Wrong: {dist} applies softmax to its logits, so probabilities given as logits "
         "are squashed towards uniform",
-        f"{_LOGITS_FIX} (before softmax), or the probabilities as probs=",
+        f"{_LOGITS_FIX} (before softmax){{or_probs}}",
     ),
     ("probs", "bernoulli"): (
         "got probabilities where raw logits are expected",
-        "Wrong: Bernoulli applies sigmoid to its logits, so probabilities in [0, 1] become "
+        "Wrong: {dist} applies sigmoid to its logits, so probabilities in [0, 1] become "
         "probabilities between 0.5 and 0.73",
-        f"{_LOGITS_FIX} (before sigmoid), or the probabilities as probs=",
+        f"{_LOGITS_FIX} (before sigmoid){{or_probs}}",
     ),
     ("log_sigmoid", "bernoulli"): (
-        "got logsigmoid output (log p) where Bernoulli logits are expected",
-        "Wrong: the Bernoulli logit of sigmoid(x) is x = log p - log(1 - p), not log p, so "
+        "got logsigmoid output (log p) where {dist} logits are expected",
+        "Wrong: the logit of sigmoid(x) is x = log p - log(1 - p), not log p, so "
         "every probability ends up below 0.5",
         f"{_LOGITS_FIX} (before logsigmoid)",
     ),
     ("log_sigmoid", "categorical"): (
         "got logsigmoid output where raw logits are expected",
-        "Wrong: Categorical renormalises it, so the class probabilities become proportional "
+        "Wrong: {dist} renormalises it, so the class probabilities become proportional "
         "to sigmoid(x) instead of softmax(x)",
         f"{_LOGITS_FIX} (before logsigmoid)",
     ),
     ("wrong_dim", "categorical"): (
         "got a tensor normalised over a dim other than the class dim",
-        "Wrong: normalising over another dim (typically the batch) ties separate rows "
-        "together, which silently changes the model",
-        f"{_LOGITS_FIX} (Categorical normalises over the class dim itself)",
+        "Wrong: normalising over another dim ties separate rows together, which silently "
+        "changes the model",
+        f"{_LOGITS_FIX} ({{dist}} normalises over the class dim itself)",
     ),
 }
 
@@ -334,16 +360,53 @@ def diagnose(x: torch.Tensor, family: str, dim: int = -1) -> Diagnosis:
     if found is None:
         return Diagnosis("logits", False, _FINE, None, base)
     kind, harmful, evidence, source = found
+    if kind == "wrong_dim":
+        evidence += f", not over the class dim {dim}"
     return Diagnosis(kind, harmful, evidence, source, base)
 
 
+class WarnedLocations:
+    """The ``(file, line, warning class)`` of user code already warned about.
+
+    Each mistake warns once, however many sites, steps or calls run the line: Pyro's sequence
+    models name a site per time step, and helpers run on every step. As with Python's own
+    ``"default"`` action, the record starts afresh when the warning filters are replaced (each
+    :class:`warnings.catch_warnings` block, so each test, gets its own).
+    """
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[str, int, type[Warning]]] = set()
+        self._filters: object = None
+
+    def first(self, frame: FrameType | None, category: type[Warning]) -> bool:
+        """Record a warning of ``category`` at ``frame``'s line; ``False`` if seen before."""
+        if warnings.filters is not self._filters:
+            self._seen.clear()
+            self._filters = warnings.filters
+        if frame is None:
+            return True
+        key = (frame.f_code.co_filename, frame.f_lineno, category)
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        return True
+
+
 def warn_if_misused(
-    x: torch.Tensor, family: str, *, where: str, dim: int = -1, distribution: str | None = None
+    x: torch.Tensor,
+    family: str,
+    *,
+    where: str,
+    dim: int = -1,
+    distribution: str | None = None,
+    probs_name: str | None = "probs",
+    once: WarnedLocations | None = None,
 ) -> Diagnosis:
     """Run :func:`diagnose` and warn when ``x`` is not genuine logits.
 
     The warning is a :class:`LogitsWarning` subclass, issued at the first stack frame outside
-    ``pyro_logits``, ``pyro`` and ``torch``, i.e. the user's line.
+    ``pyro_logits``, ``pyro`` and ``torch``, i.e. the user's line. Findings that are not
+    :attr:`Diagnosis.warns` (rows normalised by their values alone) do not warn.
 
     Parameters
     ----------
@@ -356,8 +419,11 @@ def warn_if_misused(
         ``"argument 'logits' of pyro_logits.categorical"`` or ``"sample site 'obs'"``.
     dim : int, default -1
         The class dim (Categorical).
-    distribution : str, optional
-        The distribution named in the message, as in :meth:`Diagnosis.message`.
+    distribution, probs_name : str, optional
+        The distribution and its probabilities keyword, named in the message as in
+        :meth:`Diagnosis.message`.
+    once : WarnedLocations, optional
+        Warn only the first time a line of user code gives each kind of finding.
 
     Returns
     -------
@@ -378,25 +444,18 @@ def warn_if_misused(
     argument 'logits': got probabilities where raw logits are
     """
     diagnosis = diagnose(x, family, dim)
-    if diagnosis.category is not None:
-        warnings.warn(
-            diagnosis.message(where, distribution=distribution),
-            category=diagnosis.category,
-            stacklevel=_user_stacklevel(),
-        )
+    if diagnosis.warns and diagnosis.category is not None:
+        level, frame = user_frame(sys._getframe(1))
+        if once is None or once.first(frame, diagnosis.category):
+            warnings.warn(
+                diagnosis.message(where, distribution=distribution, probs_name=probs_name),
+                category=diagnosis.category,
+                stacklevel=level + 1,
+            )
     return diagnosis
 
 
 _INTERNAL_PACKAGES = frozenset({"pyro_logits", "pyro", "torch"})
-
-
-def _user_stacklevel() -> int:
-    """Return the ``stacklevel`` that makes a warning point at the user's code.
-
-    Call it from the function that calls :func:`warnings.warn`; it counts that function's
-    frame and every enclosing frame of ``pyro_logits``, ``pyro`` and ``torch``.
-    """
-    return user_frame(sys._getframe(1))[0]
 
 
 def user_frame(frame: FrameType | None) -> tuple[int, FrameType | None]:
@@ -572,7 +631,6 @@ def _judge(op_kind: str, op_dim: int | None, op: str, family: str, cls: int | No
     if op_kind == "log_sigmoid":
         return "log_sigmoid", True, evidence, "autograd"
     if cls is not None and op_dim != cls:
-        evidence += f", but {_DISPLAY[family]} normalises over dim {cls}"
         return "wrong_dim", True, evidence, "autograd"
     if op_kind == "softmax":
         return "probs", True, evidence, "autograd"
@@ -589,7 +647,7 @@ _SPREAD = 8.0  # an informative row spreads over more than this many tolerances
 _TOP = 4.0  # ... and its top entry is this many tolerances away from holding all the mass
 
 
-def _tolerance(dtype: torch.dtype, size: int, *, log: bool) -> float:
+def normalisation_tolerance(dtype: torch.dtype, size: int, *, log: bool) -> float:
     """Bound on ``|sum - 1|`` for a normalised slice of ``size`` entries stored in ``dtype``."""
     work = torch.float64 if dtype == torch.float64 else torch.float32
     u = torch.finfo(dtype).eps / 2
@@ -613,7 +671,7 @@ def _from_values(x: torch.Tensor, dim: int) -> _Found | None:
     dims = [d for d in dims if x.shape[d] > 1 and x.numel() // x.shape[d] >= min_rows]
     if not dims:
         return None
-    loose = max(_tolerance(x.dtype, x.shape[d], log=True) for d in dims)
+    loose = max(normalisation_tolerance(x.dtype, x.shape[d], log=True) for d in dims)
     work = torch.float64 if x.dtype == torch.float64 else torch.float32
     with torch.no_grad():
         c = x.to(work)
@@ -621,7 +679,7 @@ def _from_values(x: torch.Tensor, dim: int) -> _Found | None:
         log = hi <= loose
         if not (log or (lo >= -loose and hi <= 1 + loose)):
             return None  # most genuine logits stop here, after one pass and one sync
-        tols = [_tolerance(x.dtype, x.shape[d], log=log) for d in dims]
+        tols = [normalisation_tolerance(x.dtype, x.shape[d], log=log) for d in dims]
         summed = c.exp() if log else c
         stats = []
         for d, tol in zip(dims, tols, strict=True):
@@ -660,7 +718,7 @@ def _from_values(x: torch.Tensor, dim: int) -> _Found | None:
             )
         if d == class_dim:
             return found, found == "probs", evidence, "values"
-        return "wrong_dim", True, f"{evidence}, but Categorical normalises over dim {dim}", "values"
+        return "wrong_dim", True, evidence, "values"
     return None
 
 

@@ -74,6 +74,7 @@ from pyro_logits.checks import (
     ProbsAsLogitsWarning,
     ProbsAsLogProbsWarning,
     diagnose,
+    normalisation_tolerance,
     user_frame,
 )
 
@@ -127,8 +128,8 @@ _FIXES: dict[tuple[str, type[LogitsWarning]], tuple[str, str]] = {
         "LogSoftmaxAsLogitsWarning",
     ),
     ("cross_entropy", NormalizedOverWrongDimWarning): (
-        "Wrong: normalising over another dim (typically the batch) ties separate examples "
-        "together, which silently changes the loss",
+        "Wrong: normalising over another dim ties separate examples together, which silently "
+        "changes the loss",
         "pass the raw scores: cross_entropy normalises over the class dim (dim 1) itself",
     ),
     ("cross_entropy", LogSigmoidAsLogitsWarning): (
@@ -160,8 +161,8 @@ _FIXES: dict[tuple[str, type[LogitsWarning]], tuple[str, str]] = {
         "pass F.log_softmax of the raw scores, or give the raw scores to F.cross_entropy",
     ),
     ("nll_loss", NormalizedOverWrongDimWarning): (
-        "Wrong: normalising over another dim (typically the batch) ties separate examples "
-        "together, which silently changes the loss",
+        "Wrong: normalising over another dim ties separate examples together, which silently "
+        "changes the loss",
         "take log_softmax over the class dim (dim 1), or give the raw scores to F.cross_entropy",
     ),
     ("kl_div", LogitsAsLogProbsWarning): (
@@ -173,8 +174,8 @@ _FIXES: dict[tuple[str, type[LogitsWarning]], tuple[str, str]] = {
         "pass F.log_softmax of the raw scores",
     ),
     ("kl_div", NormalizedOverWrongDimWarning): (
-        "Wrong: normalising over another dim (typically the batch) ties separate examples "
-        "together, which silently changes the divergence",
+        "Wrong: normalising over another dim ties separate examples together, which silently "
+        "changes the divergence",
         "take log_softmax over the class dim",
     ),
     ("kl_div", LogProbsAsProbsWarning): (
@@ -305,7 +306,7 @@ def _judge(
     d = diagnose(x, argument.family, _class_dim(x, loss))
     category: type[LogitsWarning] | None
     if expects == "logits":
-        category = d.category
+        category = d.category if d.warns else None
     elif expects == "log_probs":
         category = _as_log_probs(x, d, loss)
     else:
@@ -313,7 +314,7 @@ def _judge(
     if category is None:
         return None
     harm, fix = _FIXES[loss, category]
-    evidence = d.evidence if category not in _VALUE_FINDINGS else _VALUE_FINDINGS[category](x)
+    evidence = d.evidence if d.source is not None else _VALUE_FINDINGS[category](x)
     return category, (
         f"got {_FOUND[category]} where {_EXPECTED[expects]} are expected. Evidence: "
         f"{evidence}. {harm}. Fix: {fix}."
@@ -327,6 +328,8 @@ def _as_log_probs(x: torch.Tensor, d: Diagnosis, loss: str) -> type[LogitsWarnin
         return ProbsAsLogProbsWarning
     if d.source is not None:  # log_softmax over the class dim, or logsigmoid: fine here
         return None
+    if _normalised_probabilities(x, loss) is not None:
+        return ProbsAsLogProbsWarning  # rows too flat for diagnose's evidence, e.g. near uniform
     tol = _tolerance(x, x.shape[_class_dim(x, loss)] if x.dim() else 1)
     return LogitsAsLogProbsWarning if float(x.detach().amax()) > tol else None
 
@@ -344,6 +347,21 @@ def _tolerance(x: torch.Tensor, size: int) -> float:
     return 3 * u * (1 + math.log(max(size, 1))) + 16 * torch.finfo(torch.float32).eps
 
 
+def _normalised_probabilities(x: torch.Tensor, loss: str) -> float | None:
+    """The largest ``|sum - 1|`` over the class dim when every value of ``x`` is in [0, 1] and
+    every row sums to 1 (within the tolerance), else ``None``."""
+    if x.dim() == 0:
+        return None
+    dim = _class_dim(x, loss)
+    tol = normalisation_tolerance(x.dtype, x.shape[dim], log=False)
+    values = x.detach().float()
+    lo, hi = (float(v) for v in torch.aminmax(values))
+    if lo < -tol or hi > 1 + tol:
+        return None
+    deviation = float((values.sum(dim) - 1).abs().amax())
+    return deviation if deviation <= tol else None
+
+
 def _outside_unit_interval(x: torch.Tensor) -> float | None:
     lo, hi = (float(v) for v in torch.aminmax(x.detach().float()))
     tol = _tolerance(x, x.shape[-1] if x.dim() else 1)
@@ -351,6 +369,9 @@ def _outside_unit_interval(x: torch.Tensor) -> float | None:
 
 
 _VALUE_FINDINGS: dict[type[LogitsWarning], Callable[[torch.Tensor], str]] = {
+    ProbsAsLogProbsWarning: lambda x: (
+        "values: all in [0, 1] and every row sums to 1 over the class dim"
+    ),
     LogitsAsLogProbsWarning: lambda x: (
         f"values: the largest is {float(x.detach().amax()):.4g}, and log-probabilities are <= 0"
     ),

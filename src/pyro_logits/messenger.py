@@ -35,9 +35,13 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from typing import NamedTuple
+
 import torch
-from pyro.distributions import ZeroInflatedDistribution
+from pyro.distributions import DiscreteHMM, ZeroInflatedDistribution
 from pyro.distributions.torch_distribution import ExpandedDistribution, MaskedDistribution
+from pyro.poutine import runtime
+from pyro.poutine.block_messenger import BlockMessenger
 from pyro.poutine.messenger import Messenger
 from torch.distributions import (
     Bernoulli,
@@ -56,7 +60,7 @@ from torch.distributions import (
 from torch.distributions.relaxed_bernoulli import LogitRelaxedBernoulli
 from torch.distributions.relaxed_categorical import ExpRelaxedCategorical
 
-from pyro_logits.checks import CHECKED_MARK, warn_if_misused
+from pyro_logits.checks import CHECKED_MARK, WarnedLocations, warn_if_misused
 from pyro_logits.losses import LossChecker
 
 if TYPE_CHECKING:
@@ -67,6 +71,9 @@ __all__ = ["CheckLogitsMessenger", "check_logits"]
 _T = TypeVar("_T")
 # thread id -> how many check_logits() contexts it has entered (Pyro's stack is process-wide)
 _ACTIVE_THREADS: dict[int, int] = {}
+# the active messengers, innermost last: they also see the sites a poutine.block hides
+_ACTIVE: list[CheckLogitsMessenger] = []
+_BLOCK_PROCESS_MESSAGE = BlockMessenger._process_message
 _WRAPPERS = (Independent, MaskedDistribution, ExpandedDistribution)
 # distributions whose logits are elementwise log-odds, as a Bernoulli's
 _BERNOULLI_LIKE = (
@@ -80,11 +87,14 @@ _BERNOULLI_LIKE = (
 
 
 class CheckLogitsMessenger(Messenger):
-    """Warn once per sample site whose logits look like log-probabilities or probabilities.
+    """Warn once per mistake in a sample site whose logits look like log-probabilities or
+    probabilities.
 
     Warnings are :class:`~pyro_logits.LogitsWarning` subclasses pointing at the model's
-    ``pyro.sample`` line. Each site name warns at most once per instance: reuse one instance
-    across steps (as a decorator it is reused automatically).
+    ``pyro.sample`` line, one per line and kind of mistake, however many sites the line makes
+    (``f"y_{t}"`` in a loop) and steps run it: reuse one instance across steps (as a decorator
+    it is reused automatically). Sites hidden by ``poutine.block`` (``MCMC.run`` runs the model
+    under one) are checked too.
 
     Examples
     --------
@@ -108,7 +118,8 @@ class CheckLogitsMessenger(Messenger):
     def __init__(self) -> None:
         super().__init__()
         self._calls: dict[str, int] = {}
-        self._warned: set[str] = set()
+        self._warned_sites: set[str] = set()
+        self._warned = WarnedLocations()
         self._losses = LossChecker()
 
     def __enter__(self) -> CheckLogitsMessenger:
@@ -123,6 +134,9 @@ class CheckLogitsMessenger(Messenger):
             )
         result = super().__enter__()
         _ACTIVE_THREADS[me] = _ACTIVE_THREADS.get(me, 0) + 1
+        if not _ACTIVE:
+            BlockMessenger._process_message = _process_blocked  # type: ignore[method-assign]
+        _ACTIVE.append(self)
         self._losses.activate()
         return result
 
@@ -131,24 +145,49 @@ class CheckLogitsMessenger(Messenger):
         try:
             self._losses.deactivate()
         finally:
+            _ACTIVE.remove(self)
+            if not _ACTIVE:
+                BlockMessenger._process_message = _BLOCK_PROCESS_MESSAGE  # type: ignore[method-assign]
             _ACTIVE_THREADS[me] -= 1
             if not _ACTIVE_THREADS[me]:
                 del _ACTIVE_THREADS[me]
             super().__exit__(exc_type, exc_value, traceback)
 
     def _pyro_sample(self, msg: Message) -> None:
+        self._check_site(msg)
+
+    def _check_site(self, msg: Message) -> None:
         name = msg["name"]
-        if name is None or name in self._warned or msg["infer"].get(CHECKED_MARK):
+        if name is None or name in self._warned_sites or msg["infer"].get(CHECKED_MARK):
             return  # CHECKED_MARK: an observe_* helper checked (and warned) already
         calls = self._calls.get(name, 0) + 1
         self._calls[name] = calls
         if calls & (calls - 1):  # check on calls 1, 2, 4, 8, ... only
             return
-        for logits, family, label, distribution in _given_logits(msg["fn"]):
-            where = f"sample site {name!r} ({label})"
-            if not warn_if_misused(logits, family, where=where, distribution=distribution).ok:
-                self._warned.add(name)
+        for given in _given_logits(msg["fn"]):
+            diagnosis = warn_if_misused(
+                given.logits,
+                given.family,
+                where=f"sample site {name!r} ({given.label})",
+                distribution=given.distribution,
+                probs_name=given.probs_name,
+                once=self._warned,
+            )
+            if diagnosis.warns:
+                self._warned_sites.add(name)
                 return
+
+
+def _process_blocked(block: BlockMessenger, msg: Message) -> None:
+    """``BlockMessenger._process_message``, and the checks of the messengers it hides from."""
+    _BLOCK_PROCESS_MESSAGE(block, msg)
+    if not msg["stop"] or msg["type"] != "sample":
+        return
+    stack = runtime._PYRO_STACK
+    below = stack[: stack.index(block)] if block in stack else stack
+    for messenger in _ACTIVE:
+        if any(frame is messenger for frame in below):
+            messenger._check_site(msg)
 
 
 @overload
@@ -202,37 +241,64 @@ def check_logits(
     return messenger if fn is None else messenger(fn)
 
 
-def _given_logits(fn: object) -> list[tuple[torch.Tensor, str, str, str]]:
-    """``(logits as given, family, "Name(param=...)", distribution)`` per logits parameter."""
+class _Given(NamedTuple):
+    """A tensor a distribution was given as logits, and how to name it in a message."""
+
+    logits: torch.Tensor
+    family: str
+    label: str  # e.g. "MixtureSameFamily(Categorical(logits=...), ...)"
+    distribution: str
+    probs_name: str | None  # the distribution's keyword for probabilities
+
+
+def _given_logits(fn: object) -> list[_Given]:
+    """Every tensor given as logits to ``fn`` or the distributions it wraps."""
+    found: list[_Given] = []
+    _collect(fn, "{}", found)
+    return found
+
+
+def _collect(fn: object, outer: str, found: list[_Given], display: str | None = None) -> None:
+    """Add the logits of ``fn`` to ``found``; ``outer`` places ``fn``'s label in its wrapper's."""
     while isinstance(fn, _WRAPPERS):
         fn = fn.base_dist
     if getattr(fn, CHECKED_MARK, False):
-        return []  # built by a pyro_logits helper, which checked (and warned) already
+        return  # built by a pyro_logits helper, which checked (and warned) already
     name = type(fn).__name__
-    found = []
     if isinstance(fn, ZeroInflatedDistribution):
         gate = vars(fn).get("gate_logits")
         if gate is not None:
-            found.append((gate, "bernoulli", f"{name}(gate_logits=...)", name))
-        fn = fn.base_dist
-    label = f"{name}(logits=...)"
+            label = outer.format(f"{name}(gate_logits=...)")
+            found.append(_Given(gate, "bernoulli", label, name, "gate"))
+        _collect(fn.base_dist, outer, found, display=name)
+        return
     if isinstance(fn, MixtureSameFamily):
-        fn = fn.mixture_distribution
-        name, label = type(fn).__name__, f"{name}({type(fn).__name__}(logits=...), ...)"
+        _collect(fn.mixture_distribution, outer.format(f"{name}({{}}, ...)"), found)
+        _collect(fn.component_distribution, outer.format(f"{name}(..., {{}})"), found)
+        return
+    if isinstance(fn, DiscreteHMM):
+        for param in ("initial_logits", "transition_logits"):
+            given = _before_normalisation(getattr(fn, param))
+            if given is not None:
+                label = outer.format(f"{name}({param}=...)")
+                found.append(_Given(given, "categorical", label, name, None))
+        _collect(fn.observation_dist, outer.format(f"{name}(observation_dist={{}})"), found)
+        return
+    display = display or name
+    label = outer.format(f"{display}(logits=...)")
     if isinstance(fn, (RelaxedBernoulli, RelaxedOneHotCategorical)):
         fn = fn.base_dist
     if isinstance(fn, (OneHotCategorical, ExpRelaxedCategorical, Multinomial)):
         fn = fn._categorical
     logits = vars(fn).get("logits")
     if logits is None or getattr(fn, "_param", logits) is not logits:
-        return found  # built from probs
+        return  # built from probs
     if isinstance(fn, _BERNOULLI_LIKE):
-        found.append((logits, "bernoulli", label, name))
+        found.append(_Given(logits, "bernoulli", label, display, "probs"))
     elif isinstance(fn, Categorical):
         logits = _before_normalisation(logits)
         if logits is not None:
-            found.append((logits, "categorical", label, name))
-    return found
+            found.append(_Given(logits, "categorical", label, display, "probs"))
 
 
 def _before_normalisation(stored: torch.Tensor) -> torch.Tensor | None:

@@ -41,17 +41,21 @@ import torch
 from pyro import poutine
 from pyro.poutine.indep_messenger import CondIndepStackFrame
 from pyro.poutine.runtime import get_plates
+from pyro.util import ignore_jit_warnings
 
 from pyro_logits.checks import CHECKED_MARK
-from pyro_logits.likelihoods import _bernoulli, _categorical, resolve_validate
+from pyro_logits.likelihoods import _bernoulli, _categorical, one_parameter, resolve_validate
 
 __all__ = ["observe_bernoulli", "observe_categorical"]
 
+_TRACER_BOOL = "Converting a tensor to a Python boolean"
+_UNSIZED = -1  # the size of an unsized pyro.plate("data"): whatever the sites broadcast to
 
-def _require_tensor(logits: object, where: str) -> None:
-    if not isinstance(logits, torch.Tensor):
+
+def _require_tensor(x: object, where: str) -> None:
+    if not isinstance(x, torch.Tensor):
         raise TypeError(
-            f"Expected {where} to be a torch.Tensor of logits but got {type(logits).__name__}; "
+            f"Expected {where} to be a torch.Tensor but got {type(x).__name__}; "
             f"wrap it with torch.as_tensor(..., dtype=torch.float32)."
         )
 
@@ -124,7 +128,7 @@ def _check_fills_plates(
             f"one observation many times."
         )
     for f in frames:
-        if -f.dim > len(batch) or batch[f.dim] == f.size:
+        if f.size == _UNSIZED or -f.dim > len(batch) or batch[f.dim] == f.size:
             continue
         hint = (
             f"Pyro would broadcast it to size {f.size} there and count each observation "
@@ -145,7 +149,7 @@ def _site_batchtuple(batch: tuple[int, ...], frames: list[CondIndepStackFrame]) 
     width = max([len(batch), *(-f.dim for f in frames)])
     shape = [1] * (width - len(batch)) + list(batch)
     for f in frames:
-        if shape[f.dim] == 1:
+        if shape[f.dim] == 1 and f.size != _UNSIZED:
             shape[f.dim] = f.size
     return tuple(shape)
 
@@ -222,7 +226,11 @@ def _layout(
         first = e - obs.dim() if obs is not None else -1
         examples = [f for f in frames if f.dim == first] or [f for f in frames if f.dim == -1]
         batch = value_shape[: len(value_shape) - e]
-        return _Layout(True, e, batch, examples[0].size, frames)
+        size = examples[0].size
+        if size == _UNSIZED:  # Pyro's broadcast plate: as many examples as the site holds there
+            filled = batch if obs is None else obs.shape[: obs.dim() - e]
+            size = filled[examples[0].dim] if -examples[0].dim <= len(filled) else 1
+        return _Layout(True, e, batch, size, frames)
     e = _examples_event_dim(obs, value_shape, frames, event_dim, name)
     batch = value_shape[: len(value_shape) - e]
     size = obs.shape[0] if obs is not None else batch[-1]
@@ -235,6 +243,9 @@ def _layout(
     return _Layout(False, e, batch, size, [*frames, own])
 
 
+# Under torch.jit.trace (JitTrace_ELBO) the checks read the shapes and values of the traced call,
+# as Pyro's own shape checks do.
+@ignore_jit_warnings([_TRACER_BOOL])
 def _observe(
     name: str,
     build: Callable[[int], dist.TorchDistribution],
@@ -303,16 +314,20 @@ def _check_binary_obs(obs: torch.Tensor, name: str) -> None:
     if bad.any():
         raise ValueError(
             f"Expected binary obs (0 or 1) for site {name!r} but got values such as "
-            f"{obs[bad].flatten()[0].item()!r}; a Bernoulli observes outcomes, not probabilities "
-            f"(for soft targets use a continuous likelihood)."
+            f"{obs[bad].flatten()[0].item()!r}; a Bernoulli observes outcomes. To observe "
+            f"intensities in [0, 1] as Pyro's VAE examples do (dist.Bernoulli with "
+            f"validate_args=False), pass validate=False: the site then scores "
+            f"x log p + (1 - x) log(1 - p), as dist.Bernoulli does; dist.ContinuousBernoulli "
+            f"is the normalised likelihood for such data."
         )
 
 
 def observe_bernoulli(
     name: str,
-    logits: torch.Tensor,
-    obs: torch.Tensor | None,
+    logits: torch.Tensor | None = None,
+    obs: torch.Tensor | None = None,
     *,
+    probs: torch.Tensor | None = None,
     dataset_size: int | None = None,
     mask: torch.Tensor | None = None,
     event_dim: int | None = None,
@@ -329,10 +344,14 @@ def observe_bernoulli(
     ----------
     name : str
         The sample site's name.
-    logits : torch.Tensor
+    logits : torch.Tensor, optional
         Bernoulli logits, broadcastable to ``obs``: raw scores, not ``sigmoid`` of them.
     obs : torch.Tensor or None
-        0/1 outcomes (float, int or bool); ``None`` samples instead (for prediction).
+        0/1 outcomes (float, int or bool); ``None`` samples instead (for prediction). Without
+        validation, values between 0 and 1 are scored as ``dist.Bernoulli`` scores them (see
+        :func:`~pyro_logits.bernoulli`); when validating they are refused.
+    probs : torch.Tensor, optional
+        Probabilities instead of ``logits`` (exactly one of the two is given).
     dataset_size : int, optional
         Size of the full data set when ``obs`` is a minibatch of it.
     mask : torch.Tensor, optional
@@ -353,7 +372,8 @@ def observe_bernoulli(
     Raises
     ------
     ValueError
-        On non-binary or wrongly shaped ``obs``, a bad ``mask``, ``event_dim`` or
+        On both or neither of ``logits`` and ``probs``, non-binary (when validating) or wrongly
+        shaped ``obs``, a bad ``mask``, ``event_dim`` or
         ``dataset_size``, an empty batch, and the logits errors of
         :func:`~pyro_logits.bernoulli`.
 
@@ -379,30 +399,32 @@ def observe_bernoulli(
     (torch.Size([32]), 1875.0)
     """
     validate = resolve_validate(validate)
-    where = f"argument 'logits' of pyro_logits.observe_bernoulli (site {name!r})"
-    _require_tensor(logits, where)
-    if isinstance(obs, torch.Tensor) and obs.dtype != logits.dtype and logits.is_floating_point():
-        obs = obs.to(logits.dtype)
+    parameter, x = one_parameter(logits, probs, "pyro_logits.observe_bernoulli")
+    where = f"argument {parameter!r} of pyro_logits.observe_bernoulli (site {name!r})"
+    _require_tensor(x, where)
+    if isinstance(obs, torch.Tensor) and obs.dtype != x.dtype and x.is_floating_point():
+        obs = obs.to(x.dtype)
     return _observe(
         name,
-        lambda e: _bernoulli(logits, e, validate, where),
+        lambda e: _bernoulli(parameter, x, e, validate, where),
         obs,
-        value_shape=tuple(logits.shape),
+        value_shape=tuple(x.shape),
         event_dim=event_dim,
         dataset_size=dataset_size,
         mask=mask,
         validate=validate,
         check_obs=lambda o: _check_binary_obs(o, name),
-        what="one outcome per logit",
-        device=logits.device,
+        what="one outcome per logit" if parameter == "logits" else "one outcome per probability",
+        device=x.device,
     )
 
 
 def observe_categorical(
     name: str,
-    logits: torch.Tensor,
-    obs: torch.Tensor | None,
+    logits: torch.Tensor | None = None,
+    obs: torch.Tensor | None = None,
     *,
+    probs: torch.Tensor | None = None,
     dataset_size: int | None = None,
     mask: torch.Tensor | None = None,
     event_dim: int | None = None,
@@ -418,11 +440,13 @@ def observe_categorical(
     ----------
     name : str
         The sample site's name.
-    logits : torch.Tensor
+    logits : torch.Tensor, optional
         Raw network scores of shape ``(..., num_classes)``, broadcastable to ``obs`` in their
         batch dims.
     obs : torch.Tensor or None
         Integer class labels, one per row of logits; ``None`` samples instead.
+    probs : torch.Tensor, optional
+        Class probabilities instead of ``logits`` (exactly one of the two is given).
     dataset_size : int, optional
         Size of the full data set when ``obs`` is a minibatch of it.
     mask : torch.Tensor, optional
@@ -442,7 +466,8 @@ def observe_categorical(
     Raises
     ------
     ValueError
-        On out-of-range, non-integer or wrongly shaped labels, a bad ``mask``, ``event_dim`` or
+        On both or neither of ``logits`` and ``probs``, out-of-range, non-integer or wrongly
+        shaped labels, a bad ``mask``, ``event_dim`` or
         ``dataset_size``, an empty batch, and the logits errors of
         :func:`~pyro_logits.categorical`.
 
@@ -456,28 +481,29 @@ def observe_categorical(
     468.75
     """
     validate = resolve_validate(validate)
-    where = f"argument 'logits' of pyro_logits.observe_categorical (site {name!r})"
-    _require_tensor(logits, where)
-    if logits.dim() == 1:
+    parameter, x = one_parameter(logits, probs, "pyro_logits.observe_categorical")
+    where = f"argument {parameter!r} of pyro_logits.observe_categorical (site {name!r})"
+    _require_tensor(x, where)
+    if x.dim() == 1:
         raise ValueError(
-            f"Expected logits for site {name!r} of shape (batch_size, num_classes) but got "
-            f"{tuple(logits.shape)}; add a batch dim with logits.unsqueeze(0)."
+            f"Expected {parameter} for site {name!r} of shape (batch_size, num_classes) but got "
+            f"{tuple(x.shape)}; add a batch dim with {parameter}.unsqueeze(0)."
         )
 
     def build(e: int) -> dist.TorchDistribution:
-        d = _categorical(logits, validate, where)
+        d = _categorical(parameter, x, validate, where)
         return d.to_event(e) if e else d
 
     return _observe(
         name,
         build,
         obs,
-        value_shape=tuple(logits.shape[:-1]),
+        value_shape=tuple(x.shape[:-1]),
         event_dim=event_dim,
         dataset_size=dataset_size,
         mask=mask,
         validate=validate,
-        check_obs=lambda o: _check_class_labels(o, logits.shape[-1], name),
-        what="one class label per row of logits",
-        device=logits.device,
+        check_obs=lambda o: _check_class_labels(o, x.shape[-1], name),
+        what=f"one class label per row of {parameter}",
+        device=x.device,
     )
