@@ -455,11 +455,13 @@ def warn_if_misused(
     return diagnosis
 
 
-_INTERNAL_PACKAGES = frozenset({"pyro_logits", "pyro", "torch"})
+# contextlib: the frames of context managers used as decorators (Pyro's ignore_jit_warnings)
+_INTERNAL_PACKAGES = frozenset({"pyro_logits", "pyro", "torch", "contextlib"})
 
 
 def user_frame(frame: FrameType | None) -> tuple[int, FrameType | None]:
-    """The first frame outside ``pyro_logits``, ``pyro`` and ``torch``, from ``frame`` out.
+    """The first frame outside ``pyro_logits``, ``pyro``, ``torch`` and ``contextlib``, from
+    ``frame`` out.
 
     Returns
     -------
