@@ -19,17 +19,27 @@ STAMP := $(VENV)/.pyro-logits-installed
 
 setup: $(STAMP)
 
+# Run a script (echoing it); a usage error (exit status 2) gets a reminder of how make passes
+# the script's flags on: $(1) the command, $(2) the variable, $(3) the target.
+define run_script
+@echo "$(1)"
+@$(1) || { status=$$?; if [ $$status -eq 2 ]; then echo "make: pass the script's flags in $(2), e.g. make $(3) $(2)=--overwrite to replace an earlier run" >&2; fi; exit $$status; }
+endef
+
 $(STAMP): pyproject.toml Makefile
+	@echo "Setting up $(VENV): $(TORCH_SPEC), Pyro and the test tools (a few minutes the first time)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[test]" "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet --progress-bar off "$(TORCH_SPEC)"
+	@echo "Installed $(TORCH_SPEC); installing pyro-logits and its dependencies"
+	$(BIN)/python -m pip install --quiet --progress-bar off -e ".[test]" "$(TORCH_SPEC)"
 	touch $(STAMP)
+	@echo "$(VENV) is ready"
 
 demo: $(STAMP)
-	$(BIN)/python models/bnn_mnist.py $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(DEMO_ARGS)
+	$(call run_script,$(BIN)/python models/bnn_mnist.py $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(DEMO_ARGS),DEMO_ARGS,demo)
 
 vae: $(STAMP)
-	$(BIN)/python models/vae_mnist.py $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(VAE_ARGS)
+	$(call run_script,$(BIN)/python models/vae_mnist.py $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(VAE_ARGS),VAE_ARGS,vae)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(TEST_ARGS)

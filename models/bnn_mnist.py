@@ -68,6 +68,7 @@ from pyro_logits.scripts import (
     positive_float,
     positive_int,
     prepare_run_dir,
+    run_dir_error,
     unit_interval,
 )
 
@@ -298,7 +299,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         try:
             prepare_run_dir(args.out, OUTPUTS, resume=args.resume, overwrite=args.overwrite)
         except ValueError as error:
-            parser.error(str(error))
+            run_dir_error(parser, error)
     return args
 
 

@@ -45,6 +45,7 @@ from pyro_logits.scripts import (
     positive_float,
     positive_int,
     prepare_run_dir,
+    run_dir_error,
 )
 
 OUTPUTS = ("metrics.json", "samples.png")
@@ -119,7 +120,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     try:
         prepare_run_dir(args.out, OUTPUTS, overwrite=args.overwrite, can_resume=False)
     except ValueError as error:
-        parser.error(str(error))
+        run_dir_error(parser, error)
     return args
 
 

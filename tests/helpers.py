@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 import torch
+
+from pyro_logits.datasets import find_mnist
+
+MNIST_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
 
 
 def assert_close(
@@ -37,3 +47,18 @@ def load_script(path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> Modul
     monkeypatch.setitem(sys.modules, name, module)
     spec.loader.exec_module(module)
     return module
+
+
+def find_test_mnist(shared: Path) -> Path | None:
+    """The real MNIST files for the tests, or ``None``.
+
+    Looked for in ``$PYRO_LOGITS_TEST_MNIST_DIR``, then ``shared``, then where ``make demo``
+    finds them (``$PYRO_LOGITS_DATA_DIR``, or the cache it downloads into), never downloading.
+    """
+    for candidate in (os.environ.get("PYRO_LOGITS_TEST_MNIST_DIR"), shared):
+        if candidate and all((Path(candidate) / name).is_file() for name in MNIST_FILES):
+            return Path(candidate)
+    try:
+        return find_mnist(download=False, progress=False)
+    except (OSError, ValueError, RuntimeError):
+        return None

@@ -207,6 +207,7 @@ def test_an_earlier_run_is_not_overwritten_without_overwrite(tmp_path: Path) -> 
         timeout=120,
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("bnn_mnist.py: error: --out ")  # the reason, not the usage
     assert "holds an earlier run (metrics.json, checkpoint.pt)" in result.stderr
     assert "--resume" in result.stderr and "--overwrite" in result.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -352,7 +352,10 @@ def test_rows_normalised_by_their_values_alone_are_a_note_not_a_warning() -> Non
         r"fix; a model that holds probabilities can pass them as probs=\.",
         found.message("site"),
     )
-    with pytest.warns(NormalizedOverWrongDimWarning, match=r"over dim 0 .* in all 10 slices, not over the class dim -1\. Wrong"):
+    with pytest.warns(
+        NormalizedOverWrongDimWarning,
+        match=r"over dim 0 .* in all 10 slices, not over the class dim -1\. Wrong",
+    ):
         warn_if_misused(F.softmax(scores(), 0), "categorical", where="site")
 
 

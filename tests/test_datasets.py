@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 import torch
+from helpers import MNIST_FILES, find_test_mnist
 
 from pyro_logits import datasets as ds
 from pyro_logits.datasets import _cache, _mirrors, _wheel
@@ -608,3 +609,18 @@ def test_a_replaced_file_with_a_restored_mtime_is_verified_again(
     assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
     with pytest.raises(ValueError):
         ds.find_mnist(data_dir=directory)
+
+
+def test_the_tests_find_mnist_where_make_demo_cached_it(
+    mnist_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in ("PYRO_LOGITS_TEST_MNIST_DIR", ds.DATA_DIR_ENV):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    no_shared = tmp_path / "no-shared"
+    assert find_test_mnist(no_shared) is None  # an empty cache: skipped, nothing downloaded
+    cache = tmp_path / "cache" / "pyro-logits" / "mnist"
+    cache.mkdir(parents=True)
+    for name in MNIST_FILES:
+        shutil.copyfile(mnist_dir / name, cache / name)
+    assert find_test_mnist(no_shared) == cache

@@ -56,7 +56,10 @@ def test_integer_logits_are_rejected(make) -> None:
 
 
 def test_non_tensor_logits_are_rejected() -> None:
-    with pytest.raises(TypeError, match=r"argument .logits. of pyro_logits.categorical to be a torch\.Tensor but got list"):
+    with pytest.raises(
+        TypeError,
+        match=r"argument .logits. of pyro_logits.categorical to be a torch\.Tensor but got list",
+    ):
         pl.categorical([0.0, 1.0])  # type: ignore[arg-type]
 
 

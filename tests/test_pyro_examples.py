@@ -134,14 +134,15 @@ def vae(likelihood: str):
                 )
             elif likelihood == "hand-written probs":  # vae.py: a sigmoid decoder, probs
                 pyro.sample(
-                    "obs", dist.Bernoulli(torch.sigmoid(scores), validate_args=False).to_event(1),
+                    "obs",
+                    dist.Bernoulli(torch.sigmoid(scores), validate_args=False).to_event(1),
                     obs=x,
                 )
             elif likelihood == "helper logits":
                 pl.observe_bernoulli("obs", scores, x, event_dim=1, validate=False)
             else:
-                pl.observe_bernoulli("obs", probs=torch.sigmoid(scores), obs=x, event_dim=1,
-                                     validate=False)  # fmt: skip
+                probs = torch.sigmoid(scores)
+                pl.observe_bernoulli("obs", probs=probs, obs=x, event_dim=1, validate=False)
 
     def guide(x: torch.Tensor) -> None:
         pyro.module("encoder", encoder)
@@ -295,8 +296,8 @@ def lda_guide(words: torch.Tensor) -> None:
     )
     with pyro.plate("topics", 3):
         pyro.sample("topic_words", dist.Dirichlet(concentration))
-    doc = pyro.param("doc_concentration", torch.ones(words.shape[1], 3),
-                     constraint=dist.constraints.positive)  # fmt: skip
+    positive = dist.constraints.positive
+    doc = pyro.param("doc_concentration", torch.ones(words.shape[1], 3), constraint=positive)
     with pyro.plate("documents", words.shape[1]):
         pyro.sample("doc_topics", dist.Dirichlet(doc))
 
@@ -378,11 +379,12 @@ def ss_vae_model(helpers: bool):
             batch = torch.broadcast_shapes(z.shape[:-1], one_hot.shape[:-1])
             scores = decoder(torch.cat([z.expand(*batch, 4), one_hot.expand(*batch, 10)], -1))
             if helpers:
-                pl.observe_bernoulli("x", probs=torch.sigmoid(scores), obs=xs, event_dim=1,
-                                     validate=False)  # fmt: skip
+                probs = torch.sigmoid(scores)
+                pl.observe_bernoulli("x", probs=probs, obs=xs, event_dim=1, validate=False)
             else:
                 pyro.sample(
-                    "x", dist.Bernoulli(torch.sigmoid(scores), validate_args=False).to_event(1),
+                    "x",
+                    dist.Bernoulli(torch.sigmoid(scores), validate_args=False).to_event(1),
                     obs=xs,
                 )
 

@@ -200,9 +200,12 @@ class Diagnosis:
 
     @property
     def warns(self) -> bool:
-        """Whether the checks warn: a harmful finding, or a redundant ``log_softmax`` seen in
-        the graph. Rows found normalised by their values alone are a note, not a warning: a
-        model that holds probabilities (``Categorical(logits=p.log())``) has no raw scores."""
+        """Whether the checks warn on this finding.
+
+        They warn on harmful findings and on a redundant ``log_softmax`` seen in the graph.
+        Rows found normalised by their values alone are a note, not a warning: a model that
+        holds probabilities (``Categorical(logits=p.log())``) has no raw scores to pass.
+        """
         return self.category is not None and (self.harmful or self.source == "autograd")
 
     def message(
@@ -460,8 +463,9 @@ _INTERNAL_PACKAGES = frozenset({"pyro_logits", "pyro", "torch", "contextlib"})
 
 
 def user_frame(frame: FrameType | None) -> tuple[int, FrameType | None]:
-    """The first frame outside ``pyro_logits``, ``pyro``, ``torch`` and ``contextlib``, from
-    ``frame`` out.
+    """The first frame of user code from ``frame`` out.
+
+    User code is any module outside ``pyro_logits``, ``pyro``, ``torch`` and ``contextlib``.
 
     Returns
     -------

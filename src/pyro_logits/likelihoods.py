@@ -189,8 +189,7 @@ def _bernoulli(
         raise TypeError(f"Expected event_dim to be an int but got {event_dim!r}.")
     if not 0 <= event_dim <= x.dim():
         raise ValueError(
-            f"Expected event_dim between 0 and {x.dim()} (the dims of {where}) but got "
-            f"{event_dim}."
+            f"Expected event_dim between 0 and {x.dim()} (the dims of {where}) but got {event_dim}."
         )
     d = _ExactBernoulli(**{parameter: x}, validate_args=False if not validate else None)
     setattr(d, CHECKED_MARK, validate)

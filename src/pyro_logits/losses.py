@@ -348,8 +348,10 @@ def _tolerance(x: torch.Tensor, size: int) -> float:
 
 
 def _normalised_probabilities(x: torch.Tensor, loss: str) -> float | None:
-    """The largest ``|sum - 1|`` over the class dim when every value of ``x`` is in [0, 1] and
-    every row sums to 1 (within the tolerance), else ``None``."""
+    """The largest ``|sum - 1|`` over the class dim of rows of probabilities, else ``None``.
+
+    Rows of probabilities have every value in [0, 1] and sum to 1 within the tolerance.
+    """
     if x.dim() == 0:
         return None
     dim = _class_dim(x, loss)

@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
-
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
 import torch
 from pyro.distributions import DiscreteHMM, ZeroInflatedDistribution
@@ -87,9 +85,9 @@ _BERNOULLI_LIKE = (
 
 
 class CheckLogitsMessenger(Messenger):
-    """Warn once per mistake in a sample site whose logits look like log-probabilities or
-    probabilities.
+    """Warn once per mistake where a sample site's logits look like probabilities.
 
+    Log-probabilities, ``sigmoid``, ``softmax`` and ``logsigmoid`` outputs are reported.
     Warnings are :class:`~pyro_logits.LogitsWarning` subclasses pointing at the model's
     ``pyro.sample`` line, one per line and kind of mistake, however many sites the line makes
     (``f"y_{t}"`` in a loop) and steps run it: reuse one instance across steps (as a decorator
@@ -135,7 +133,7 @@ class CheckLogitsMessenger(Messenger):
         result = super().__enter__()
         _ACTIVE_THREADS[me] = _ACTIVE_THREADS.get(me, 0) + 1
         if not _ACTIVE:
-            BlockMessenger._process_message = _process_blocked  # type: ignore[method-assign]
+            BlockMessenger._process_message = _process_blocked  # type: ignore[method-assign,assignment]
         _ACTIVE.append(self)
         self._losses.activate()
         return result

@@ -11,6 +11,7 @@ import argparse
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from pyro_logits._atomic import atomic_write, ensure_writable_dir
 
@@ -21,6 +22,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "prepare_run_dir",
+    "run_dir_error",
     "unit_interval",
 ]
 
@@ -118,3 +120,12 @@ def prepare_run_dir(
         for name in earlier:
             (out / name).unlink()
     return earlier
+
+
+def run_dir_error(parser: argparse.ArgumentParser, error: ValueError) -> NoReturn:
+    """Exit with status 2 and ``error``'s reason, without the usage text of a flag error.
+
+    The run directory is fine as a flag and wrong as a place, so the usage would only bury the
+    reason.
+    """
+    parser.exit(2, f"{parser.prog}: error: {error}\n")
