@@ -51,7 +51,7 @@ on the distribution, where a Bernoulli keeps that tensor but a Categorical keeps
 pattern                                diagnose,   diagnose,   check_logits  check_logits
                                        grad        no_grad     grad          no_grad
 =====================================  ==========  ==========  ============  ============
-log_softmax over class dim (harmless)  yes         yes (a)     yes           no (c)
+log_softmax over class dim (harmless)  yes         yes (a, d)  yes           no (c)
 log_softmax over dim 0 (wrong dim)     yes         yes (a)     yes           no (c)
 softmax as Categorical logits          yes         yes (a)     yes           no (c)
 sigmoid as Bernoulli logits            yes         no (b)      yes           no (b)
@@ -62,7 +62,10 @@ logsigmoid as Bernoulli logits         yes         no (b)      yes           no 
 output below 0, and so do plenty of genuine logits: Bernoulli logits are never judged by values.
 (c) the tensor given to the Categorical is gone; its normalised ``.logits`` are always
 log-probabilities, and probabilities given as logits then look like genuine logits whose rows
-spread by at most 1, which untrained networks produce too.
+spread by at most 1, which untrained networks produce too. (d) a note, not a warning
+(:attr:`Diagnosis.warns` is false): rows normalised by their values alone are harmless, and
+may be a model's genuine probabilities (``Categorical(logits=p.log())``), which have no raw
+scores to pass instead.
 """
 
 from __future__ import annotations

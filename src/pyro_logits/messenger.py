@@ -2,15 +2,22 @@
 
 Two things are checked while the messenger is active:
 
-- every sample site, observed or latent, whose distribution (through ``Independent``,
-  ``MaskedDistribution`` and ``ExpandedDistribution`` wrappers; ``poutine.scale`` wraps nothing)
-  is parametrised by logits: Bernoulli, Binomial, Geometric, NegativeBinomial,
-  ContinuousBernoulli, Categorical, Multinomial, OneHotCategorical, their relaxed and
-  straight-through forms, the mixing Categorical of ``MixtureSameFamily``, and the
-  ``gate_logits`` (and the NegativeBinomial logits) of Pyro's zero-inflated distributions.
-  Sites built from ``probs=`` are not checked: they do not expect logits;
+- every sample site, observed or latent, whose distribution is parametrised by logits:
+  Bernoulli, Binomial, Geometric, NegativeBinomial, ContinuousBernoulli, Categorical,
+  Multinomial, OneHotCategorical, their relaxed and straight-through forms, the ``gate_logits``
+  (and the NegativeBinomial logits) of Pyro's zero-inflated distributions. Distributions that
+  wrap others are looked through, at any depth: ``Independent``, masked and expanded
+  distributions (``poutine.scale`` wraps nothing), both parts of ``MixtureSameFamily``, and
+  ``DiscreteHMM``'s initial and transition logits and observation distribution. Sites built
+  from ``probs=`` are not checked: they do not expect logits;
 - the losses of ``torch.nn.functional`` and their modules (``nn.CrossEntropyLoss``, ...), with
   or without a Pyro model around them (:mod:`pyro_logits.losses`).
+
+Inference paths: the check sees every site a model samples while it is active, including the
+sites a ``poutine.block`` hides from the handlers outside it, so ``with check_logits():``
+around ``MCMC.run`` (which blocks the model), ``svi.step`` (``JitTrace_ELBO`` too),
+``Importance.run`` and ``Predictive`` all check the model; the block still hides the sites
+from Pyro's own handlers. ``NUTS(check_logits(model))`` works too.
 
 What it can see: a Bernoulli keeps the tensor it was given; a Categorical keeps only
 ``logits - logits.logsumexp(-1, keepdim=True)``, so the given tensor is recovered from the
@@ -19,10 +26,13 @@ included) the given Categorical tensor is gone and Bernoulli logits are never ju
 (see :mod:`pyro_logits.checks`), so nothing is reported there: check one training step, or use
 the ``pyro_logits`` likelihood helpers, which see the tensor itself.
 
-Threads: Pyro's handler stack, and the losses the check replaces, are process-wide, and Pyro is
-not thread-safe: running models in several threads at once is not supported (use processes).
-Entering ``check_logits()`` while it is active in another thread raises a ``RuntimeError``
-rather than corrupting the stack.
+Threads: Pyro's handler stack, and the losses and ``poutine.block`` the check extends, are
+process-wide, and Pyro is not thread-safe: running models in several threads at once is not
+supported (use processes). Entering ``check_logits()`` while it is active in another thread
+raises a ``RuntimeError`` rather than corrupting the stack.
+
+One warning per mistake: a line of the model warns once per kind of mistake, however many
+sites it makes (Pyro's sequence models name a site per time step, ``f"y_{t}"``).
 
 Cost: each site is checked on its 1st, 2nd, 4th, 8th, ... call and never again after it has
 warned, so ``n`` steps cost ``log2(n)`` checks per site plus a dictionary update per call;
