@@ -27,6 +27,7 @@ from pyro.infer import (
     JitTrace_ELBO,
     Trace_ELBO,
     TraceEnum_ELBO,
+    TraceGraph_ELBO,
     config_enumerate,
 )
 from pyro.optim import Adam
@@ -247,7 +248,7 @@ def test_helpers_under_jit_trace_elbo_add_no_tracer_warning_and_check_logits_sti
     def misused(x: torch.Tensor, y: torch.Tensor) -> None:
         pyro.module("net", net)
         with pyro.plate("data", x.shape[0]):
-            pyro.sample("y", dist.Bernoulli(logits=torch.sigmoid(net(x).squeeze(-1))), obs=y)
+            pyro.sample("y", dist.Bernoulli(logits=torch.sigmoid(net(x).squeeze(-1))), obs=y)  # noqa: PL003
 
     def guide(x: torch.Tensor, y: torch.Tensor) -> None:
         pass
@@ -259,6 +260,26 @@ def test_helpers_under_jit_trace_elbo_add_no_tracer_warning_and_check_logits_sti
     with pl.check_logits():
         logits_warnings = caught(lambda: elbo_losses(misused, guide, x, y, loss=JitTrace_ELBO()))
     assert [w.category for w in logits_warnings] == [pl.ProbsAsLogitsWarning]
+
+
+def test_trace_graph_elbo_adds_no_warning_from_inside_bernoulli_log_prob() -> None:
+    """AIR's z_pres sites under TraceGraph_ELBO, whose ProvenanceTensor calls torch's losses."""
+    net = torch.nn.Linear(3, 1)
+
+    def model(x: torch.Tensor) -> None:
+        pyro.module("net", net)
+        with pyro.plate("data", 8):
+            pyro.sample("z_pres", dist.Bernoulli(logits=torch.sigmoid(net(x)).squeeze(-1)))  # noqa: PL003
+
+    def guide(x: torch.Tensor) -> None:
+        with pyro.plate("data", 8):
+            pyro.sample("z_pres", dist.Bernoulli(logits=net(x).squeeze(-1)))
+
+    x = torch.randn(8, 3)
+    with pl.check_logits():
+        found = caught(lambda: elbo_losses(model, guide, x, steps=3, loss=TraceGraph_ELBO()))
+    assert [w.category for w in found] == [pl.ProbsAsLogitsWarning]
+    assert str(found[0].message).startswith("sample site 'z_pres' (Bernoulli(logits=...))")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -449,7 +470,7 @@ def hmm_model(helpers: bool, steps: int = 24):
                     if helpers:
                         pl.observe_bernoulli(f"y_{t}", scores, sequences[:, t])
                     else:
-                        pyro.sample(f"y_{t}", dist.Bernoulli(logits=scores), obs=sequences[:, t])
+                        pyro.sample(f"y_{t}", dist.Bernoulli(logits=scores), obs=sequences[:, t])  # noqa: PL003
 
     return model
 
@@ -485,6 +506,61 @@ def test_two_mistakes_warn_twice_and_a_new_warnings_block_warns_again() -> None:
     assert len(caught(twice)) == 2  # each catch_warnings block starts afresh, as Python does
 
 
+def dmm_model(likelihood: str):
+    """dmm.py's shapes: per-step latents and pixel sites in one minibatch plate, masked by length."""
+    torch.manual_seed(0)
+    emitter = torch.nn.Linear(2, 6)
+
+    def model(x: torch.Tensor, mask: torch.Tensor) -> None:
+        pyro.module("emitter", emitter)
+        z = torch.zeros(x.shape[0], 2)
+        with pyro.plate("z_minibatch", x.shape[0]):
+            for t in pyro.markov(range(1, x.shape[1] + 1)):
+                step = mask[:, t - 1 : t]
+                z = pyro.sample(f"z_{t}", dist.Normal(0.9 * z, 1.0).mask(step).to_event(1))
+                scores = emitter(z)
+                if likelihood == "hand-written":
+                    probs = torch.sigmoid(scores)
+                    pyro.sample(
+                        f"obs_x_{t}",
+                        dist.Bernoulli(probs).mask(step).to_event(1),
+                        obs=x[:, t - 1],
+                    )
+                elif likelihood == "helper":
+                    pl.observe_bernoulli(
+                        f"obs_x_{t}", scores, x[:, t - 1], event_dim=1, mask=mask[:, t - 1]
+                    )
+                else:  # the mistake: sigmoid output given as logits
+                    logits = torch.sigmoid(scores)
+                    pyro.sample(
+                        f"obs_x_{t}",
+                        dist.Bernoulli(logits=logits).mask(step).to_event(1),  # noqa: PL003
+                        obs=x[:, t - 1],
+                    )
+
+    return model
+
+
+def dmm_guide(x: torch.Tensor, mask: torch.Tensor) -> None:
+    loc = pyro.param("loc", torch.zeros(x.shape[1], x.shape[0], 2))
+    with pyro.plate("z_minibatch", x.shape[0]):
+        for t in pyro.markov(range(1, x.shape[1] + 1)):
+            step = mask[:, t - 1 : t]
+            pyro.sample(f"z_{t}", dist.Normal(loc[t - 1], 1.0).mask(step).to_event(1))
+
+
+def test_dmm_masked_per_step_sites_equal_the_hand_written_ones_and_warn_once() -> None:
+    x = torch.bernoulli(torch.full((5, 7, 6), 0.4))
+    lengths = torch.tensor([7, 3, 5, 1, 7])
+    mask = torch.arange(7) < lengths[:, None]
+    reference = elbo_losses(dmm_model("hand-written"), dmm_guide, x, mask)
+    helper = elbo_losses(dmm_model("helper"), dmm_guide, x, mask)
+    assert_close(torch.tensor(helper), torch.tensor(reference), rtol=1e-5)
+    with pl.check_logits():
+        found = caught(lambda: elbo_losses(dmm_model("mistake"), dmm_guide, x, mask))
+    assert [w.category for w in found] == [pl.ProbsAsLogitsWarning]
+
+
 # ------------------------------------------------------------------------------------------------
 # 6, 7. Losses and messages: the kind, the loss's own dim, the distribution's own keywords
 
@@ -492,7 +568,7 @@ def test_two_mistakes_warn_twice_and_a_new_warnings_block_warns_again() -> None:
 def test_flat_softmax_rows_into_nll_loss_are_probabilities_not_raw_scores() -> None:
     probs = F.softmax(torch.randn(32, 5000) * 0.01, dim=1)  # an untrained language model
     with torch.no_grad(), pl.check_logits():
-        found = caught(lambda: F.nll_loss(probs, torch.randint(0, 5000, (32,))))  # noqa: PL002
+        found = caught(lambda: F.nll_loss(probs, torch.randint(0, 5000, (32,))))  # noqa: PL003
     assert [w.category for w in found] == [pl.ProbsAsLogProbsWarning]
     assert "values: all in [0, 1] and every row sums to 1" in str(found[0].message)
     assert "pass F.log_softmax of the raw scores" in str(found[0].message)
@@ -515,7 +591,9 @@ def zinb_site(gate_logits: torch.Tensor, logits: torch.Tensor) -> None:
         pyro.sample(
             "x",
             dist.ZeroInflatedNegativeBinomial(
-                total_count=torch.ones(6, 4), logits=logits, gate_logits=gate_logits
+                total_count=torch.ones(6, 4),
+                logits=logits,  # noqa: PL004
+                gate_logits=gate_logits,  # noqa: PL003
             ).to_event(1),
             obs=torch.randint(0, 5, (6, 4)).float(),
         )
@@ -541,7 +619,7 @@ def discrete_hmm_site(observation_logits: torch.Tensor) -> None:
     """hmm.py's model_7: the hidden chain marginalised by DiscreteHMM."""
     init = torch.zeros(3, requires_grad=True)
     transition = torch.randn(3, 3, requires_grad=True)
-    observations = dist.Bernoulli(logits=observation_logits).to_event(1)
+    observations = dist.Bernoulli(logits=observation_logits).to_event(1)  # noqa: PL003
     with pyro.plate("sequences", 2):
         pyro.sample(
             "y",
@@ -570,7 +648,7 @@ def test_discrete_hmm_transition_logits_and_mixture_components_are_checked() -> 
         pyro.sample("y", d, obs=torch.randn(4))
 
     def mixture_of_bernoullis() -> None:
-        components = dist.Bernoulli(logits=torch.sigmoid(z)).to_event(1)
+        components = dist.Bernoulli(logits=torch.sigmoid(z)).to_event(1)  # noqa: PL003
         mixture = dist.MixtureSameFamily(dist.Categorical(logits=torch.zeros(2, 3)), components)
         with pyro.plate("data", 2):
             pyro.sample("x", mixture, obs=torch.ones(2, 5))

@@ -268,14 +268,25 @@ _ORIGINALS: dict[str, Callable[..., Any]] = {loss.name: fn for fn, loss in _LOSS
 _ACTIVE: list[LossChecker] = []
 
 
+# Callers whose loss calls are torch's or Pyro's own business: the log_prob of a distribution,
+# or a __torch_function__ override (Pyro's ProvenanceTensor under TraceGraph_ELBO) that calls the
+# loss again, by its patched name, for a call already checked or made inside the library.
+_INTERNAL_CALLERS = ("torch.distributions", "torch.overrides", "pyro")
+
+
 def _checking_wrapper(original: Callable[..., Any], loss: _Loss) -> Callable[..., Any]:
     @functools.wraps(original)
     def checked(*args: Any, **kwargs: Any) -> Any:
-        if _ACTIVE:
+        if _ACTIVE and not _called_by_the_library(sys._getframe(1)):
             _ACTIVE[-1].check(loss, args, kwargs)
         return original(*args, **kwargs)
 
     return checked
+
+
+def _called_by_the_library(frame: FrameType) -> bool:
+    module = frame.f_globals.get("__name__", "")
+    return module == "pyro" or module.startswith(tuple(f"{m}." for m in _INTERNAL_CALLERS))
 
 
 def _log_target(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
