@@ -184,12 +184,10 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
             summary = returns[0] if returns else None
             for value in returns[1:]:
                 summary = _same(summary, value)
-            if summary is not None and summary.kind not in _TENSOR_KINDS | _MODULE_KINDS:
+            if summary is not None and summary.kind not in _SUMMARY_KINDS:
                 summary = None
-            if summary is not None and foreign is not None and summary.line:
-                # Lines of another file: name it in the message instead.
-                where = f"{summary.source} ({foreign.name}, line {summary.line})"
-                summary = dataclasses.replace(summary, source=where, line=0)
+            if foreign is not None:
+                summary = _located(summary, foreign)
             summaries[key] = summary
         finally:
             self.in_progress.discard(node)
@@ -302,6 +300,25 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
             and isinstance(node, ast.Name)
             and node.id == self.self_name
         )
+
+
+_SUMMARY_KINDS = _TENSOR_KINDS | _MODULE_KINDS | {"tuple"}
+
+
+def _located(value: _Value | None, file: Path) -> _Value | None:
+    """``value`` with the lines it names in ``file`` written as ``(file, line N)``.
+
+    Lines are numbered in the file being linted; a value from another file names that file.
+    """
+    if value is None:
+        return None
+    if value.kind == "tuple":
+        items = tuple(_located(item, file) for item in value.items)
+        return dataclasses.replace(value, items=items, element=_located(value.element, file))
+    if not value.line:
+        return value
+    where = f"{value.source} ({file.name}, line {value.line})"
+    return dataclasses.replace(value, source=where, line=0)
 
 
 def _char_col(lines: Sequence[str], line: int, col: int) -> int:

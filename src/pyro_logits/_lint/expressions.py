@@ -33,6 +33,7 @@ from .facts import (
     _is_ten,
     _keeps_batch,
     _keyword,
+    _item,
     _list_of,
     _loader_targets,
     _number,
@@ -40,6 +41,7 @@ from .facts import (
     _short,
     _stacked_logits,
     _stop_positional,
+    _tuple_of,
     _Value,
 )
 
@@ -108,6 +110,9 @@ class _Expressions:
         self.ev(node.slice, env)
         if not isinstance(node.ctx, ast.Load) or value is None:
             return None
+        if value.kind == "tuple":
+            index = _int(node.slice)
+            return _item(value, index) if index is not None else None
         if value.kind == "list":
             return value.element
         # Entries of probabilities are probabilities; a slice of log_softmax output is no
@@ -118,7 +123,7 @@ class _Expressions:
         values = [self.ev(e, env) for e in node.elts]
         if not isinstance(node.ctx, ast.Load) or any(isinstance(e, ast.Starred) for e in node.elts):
             return None
-        return _list_of(values)
+        return _tuple_of(values) if isinstance(node, ast.Tuple) else _list_of(values)
 
     def new_scope(
         self, node: ast.Lambda | ast.SetComp | ast.DictComp, env: dict[str, _Value]
@@ -155,7 +160,7 @@ class _Expressions:
             items = self.ev(generator.iter, inner)
             target = generator.target
             if isinstance(target, ast.Name):
-                if items is not None and items.kind == "list" and items.element is not None:
+                if items is not None and items.kind in _SEQUENCES and items.element is not None:
                     inner[target.id] = items.element
                 elif isinstance(generator.iter, ast.Name) and _net_name(generator.iter.id):
                     inner[target.id] = _Value("module")  # for model in models
@@ -392,7 +397,7 @@ class _Expressions:
         dim averages.
         """
         items = args.values[0] if args.values else None
-        element = items.element if items is not None and items.kind == "list" else None
+        element = items.element if items is not None and items.kind in _SEQUENCES else None
         if element is None:
             return None
         if element.kind in _KEPT_BY_SHAPE:
@@ -408,7 +413,7 @@ class _Expressions:
     def sum_of(self, node: ast.Call, args: _Args) -> _Value | None:
         """``sum(outputs)`` of network outputs: divided by a count, it averages them."""
         items = args.values[0] if args.values else None
-        element = items.element if items is not None and items.kind == "list" else None
+        element = items.element if items is not None and items.kind in _SEQUENCES else None
         if element is not None and element.scores:
             return _Value("stacked_sum", f"`{_short(node)}` (network outputs)", node.lineno)
         return None
@@ -440,12 +445,20 @@ class _Expressions:
         ):
             bindings = self.bind(target, target.node, args)
             summary = self.function_summary(target.node, target.owner, bindings)
-        if summary is not None and _batched(in_value) and not summary.batched:
+        if (
+            summary is not None
+            and _batched(in_value)
+            and not summary.batched
+            and summary.kind != "tuple"
+        ):
             # A network keeps the batch dim of its input.
             return _Value(summary.kind, summary.source, summary.line, summary.dim0, True)
         if summary is None and target.kind == "instance":
             return _scores(in_value)
         return summary
+
+
+_SEQUENCES = frozenset({"list", "tuple"})
 
 
 _SHAPE_ONLY = _RESHAPE | {"resize", "resize_as", "narrow", "select", "movedim", "swapaxes"}

@@ -119,7 +119,9 @@ class _Value:
     log(10)); ``module``, ``loss``, ``instance``, ``function``, ``class`` (callables); ``list``
     (a list, tuple or comprehension whose elements are all ``element``; ``source="empty"`` for
     ``[]``); ``stacked`` (network outputs stacked along ``dim``, the samples dim) and
-    ``stacked_sum`` (``sum()`` of network outputs). ``batched``: dim 0 indexes examples (seen
+    ``stacked_sum`` (``sum()`` of network outputs); ``tuple`` (a tuple literal, or what a function
+    returns as one: each position is known on its own, in ``items``, and ``element`` is what all
+    of them are). ``batched``: dim 0 indexes examples (seen
     from a data loader, a ``pyro.plate`` sized by the tensor, or ``x.view(batch_size, -1)``).
     ``scores``: the raw output of a network call (logits, as far as the code says).
     """
@@ -136,6 +138,7 @@ class _Value:
     element: _Value | None = None  # list: what every element is
     scores: bool = False
     dim: int | None = None  # stacked: the dim along which network outputs were stacked
+    items: tuple[_Value | None, ...] = ()  # tuple: what each position holds
 
 
 @dataclass(eq=False)
@@ -152,6 +155,8 @@ def _same(a: _Value | None, b: _Value | None) -> _Value | None:
         return None
     if a == b:
         return a
+    if a.kind == b.kind == "tuple" and len(a.items) == len(b.items):
+        return _tuple_of(_same(x, y) for x, y in zip(a.items, b.items, strict=True))
     if a.kind == b.kind == "list":
         if a.source == "empty" or b.source == "empty":  # appended to on one path only
             return b if a.source == "empty" else a
@@ -172,6 +177,29 @@ def _same(a: _Value | None, b: _Value | None) -> _Value | None:
 
 
 _EMPTY_LIST = _Value("list", "empty")
+
+
+def _tuple_of(values: Iterable[_Value | None]) -> _Value | None:
+    """A tuple of ``values`` position by position; ``None`` when nothing is known of any."""
+    items = tuple(values)
+    if all(v is None for v in items):
+        return None
+    return _Value("tuple", items=items, element=_list_of(items).element)
+
+
+def _item(value: _Value | None, index: int, length: int | None = None) -> _Value | None:
+    """Position ``index`` (negative counts from the end) of a tuple, or an element of a list.
+
+    ``length`` is the number of positions the code expects (unpacking): a tuple of another
+    length gives nothing.
+    """
+    if value is None:
+        return None
+    if value.kind == "tuple":
+        if length is not None and length != len(value.items):
+            return None
+        return value.items[index] if -len(value.items) <= index < len(value.items) else None
+    return value.element if value.kind == "list" else None
 
 
 def _list_of(values: Iterable[_Value | None]) -> _Value:

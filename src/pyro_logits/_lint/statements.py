@@ -10,11 +10,13 @@ from .facts import (
     _Args,
     _bound_names,
     _dotted,
+    _item,
     _list_of,
     _loader_targets,
     _logits_name,
     _merge,
     _short,
+    _tuple_of,
     _Value,
 )
 
@@ -27,29 +29,28 @@ class _Statements:
         getattr(self, _STATEMENTS.get(type(node).__name__, "other_statement"))(node, env)
 
     def assign_statement(self, node: Any, env: dict[str, _Value]) -> None:
-        """``a = b``, also ``a, b = c, d``."""
+        """``a = b``, also ``a, b = c, d`` and ``out, kl = model(x)``."""
         value_node = node.value
+        elts = getattr(value_node, "elts", None)
         values = None
-        if isinstance(value_node, (ast.Tuple, ast.List)):
-            values = [self.ev(e, env) for e in value_node.elts]
-        if values is None:
-            value = self.ev(value_node, env)
-        elif any(isinstance(e, ast.Starred) for e in value_node.elts):  # type: ignore[attr-defined]
-            value = None
+        if elts is not None and not any(isinstance(e, ast.Starred) for e in elts):
+            values = [self.ev(e, env) for e in elts]
+            tuple_like = isinstance(value_node, ast.Tuple)
+            value = _tuple_of(values) if tuple_like else _list_of(values)
         else:
-            value = _list_of(values)
+            value = self.ev(value_node, env)
         for target in node.targets:
-            elts = getattr(target, "elts", None)
-            if values is None or elts is None:
-                self.assign(target, value, value_node, env)
-            elif len(elts) == len(values) and not any(
-                isinstance(e, ast.Starred)
-                for e in [*elts, *value_node.elts]  # type: ignore[attr-defined]
+            targets = getattr(target, "elts", None)
+            if (
+                values is not None
+                and targets is not None
+                and len(targets) == len(values)
+                and not any(isinstance(e, ast.Starred) for e in targets)
             ):
-                for elt, elt_value, expr in zip(elts, values, value_node.elts, strict=True):  # type: ignore[attr-defined]
+                for elt, elt_value, expr in zip(targets, values, elts, strict=True):  # type: ignore[arg-type]
                     self.assign(elt, elt_value, expr, env)
             else:
-                self.assign(target, None, value_node, env)
+                self.assign(target, value, value_node, env)
 
     def annotated_assign(self, node: Any, env: dict[str, _Value]) -> None:
         """``a: T = b``."""
@@ -95,7 +96,7 @@ class _Statements:
             if (
                 isinstance(node.target, ast.Name)
                 and items is not None
-                and items.kind == "list"
+                and items.kind in ("list", "tuple")
                 and items.element is not None
             ):
                 inner[node.target.id] = items.element  # for out in outputs
@@ -236,6 +237,12 @@ class _Statements:
     def assign(
         self, target: ast.expr, value: _Value | None, expr: ast.expr, env: dict[str, _Value]
     ) -> None:
+        if isinstance(target, (ast.Tuple, ast.List)):
+            self.unpack(target.elts, value, expr, env)
+            return
+        if isinstance(target, ast.Starred):
+            self.assign(target.value, value, expr, env)
+            return
         if isinstance(target, ast.Name):
             if value is None:
                 env.pop(target.id, None)
@@ -253,6 +260,29 @@ class _Statements:
             self.ev(target.slice, env)
         for name in _bound_names([target], mutations=True):
             env.pop(name, None)
+
+    def unpack(
+        self, targets: list[ast.expr], value: _Value | None, expr: ast.expr, env: dict[str, _Value]
+    ) -> None:
+        """``a, b = value``, ``head, *rest = value``, ``(a, b), c = value``: position by position."""
+        starred = [i for i, t in enumerate(targets) if isinstance(t, ast.Starred)]
+        if not starred:
+            for index, target in enumerate(targets):
+                self.assign(target, _item(value, index, len(targets)), expr, env)
+            return
+        star = starred[0]
+        after = len(targets) - star - 1
+        items = value.items if value is not None and value.kind == "tuple" else None
+        for index, target in enumerate(targets):
+            if items is None or len(items) < len(targets) - 1:
+                part = _item(value, 0) if index != star else value
+            elif index < star:
+                part = items[index]
+            elif index == star:
+                part = _list_of(items[star : len(items) - after])
+            else:
+                part = items[len(items) - (len(targets) - index)]
+            self.assign(target, part, expr, env)
 
 
 # statement type -> the method that handles it

@@ -1,0 +1,321 @@
+"""The lint on whole projects: values followed across files, tuples, modules and objects.
+
+Each project is a few files as real code splits them (a model file, a training file, a package);
+``{net}`` in a file is the network's output expression, the softmax mistake or, in the correct
+twin, the raw scores. A line ending in ``# expect: CODE`` is where the mistake must be reported;
+the twin must be clean.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+from pyro_logits import lint
+
+HEADER = "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
+MISTAKE = "F.softmax(self.fc(x), dim=1)"
+CORRECT = "self.fc(x)"
+
+NET = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x):
+        return {net}
+"""
+TUPLE_NET = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x):
+        feats = self.fc(x)
+        return {net}, feats
+"""
+
+PROJECTS: dict[str, dict[str, str]] = {
+    "a tuple returned and unpacked in another file": {
+        "model.py": TUPLE_NET,
+        "train.py": """
+        from model import Net
+
+        model = Net()
+        for x, y in loader:
+            out, feats = model(x)
+            loss = F.cross_entropy(out, y)  # expect: PL003
+        """,
+    },
+    "a tuple element indexed, starred and nested unpacking": {
+        "model.py": TUPLE_NET,
+        "train.py": """
+        from model import Net
+
+        model = Net()
+        first = model(x)[0]
+        F.cross_entropy(first, y)  # expect: PL003
+        F.cross_entropy(model(x)[-2], y)  # expect: PL003
+        head, *rest = model(x)
+        F.cross_entropy(head, y)  # expect: PL003
+        (a, b), c = model(x), 0
+        F.cross_entropy(a, y)  # expect: PL003
+        F.cross_entropy(b, y)
+        F.cross_entropy(model(x)[1], y)
+        """,
+    },
+    "a discriminator's three outputs": {
+        "nets.py": """
+        class Disc(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(784, 10)
+
+            def forward(self, x):
+                return self.fc(x), {net}, self.fc(x)
+        """.replace("{net}", "{net}"),
+        "gan.py": """
+        from nets import Disc
+
+        disc = Disc()
+        _, label, code = disc(img)
+        F.cross_entropy(label, y)  # expect: PL003
+        F.cross_entropy(code, y)
+        """,
+    },
+    "import module, then module.Class()": {
+        "model.py": NET,
+        "train.py": """
+        import model
+
+        net = model.Net()
+        F.cross_entropy(net(x), y)  # expect: PL003
+        """,
+    },
+    "import package.module as alias": {
+        "models/__init__.py": "",
+        "models/lenet.py": NET,
+        "train.py": """
+        import models.lenet as lenet
+
+        net = lenet.Net()
+        F.cross_entropy(net(x), y)  # expect: PL003
+        """,
+    },
+    "a package __init__ re-exports the class": {
+        "models/__init__.py": "from .lenet import Net\n",
+        "models/lenet.py": NET,
+        "train.py": """
+        from models import Net
+
+        F.cross_entropy(Net()(x), y)  # expect: PL003
+        """,
+    },
+    "from package import module": {
+        "models/__init__.py": "",
+        "models/lenet.py": NET,
+        "train.py": """
+        from models import lenet
+
+        net = lenet.Net()
+        F.cross_entropy(net(x), y)  # expect: PL003
+        """,
+    },
+    "relative imports inside a package": {
+        "pkg/__init__.py": "",
+        "pkg/model.py": NET,
+        "pkg/train.py": """
+        from .model import Net
+
+        F.cross_entropy(Net()(x), y)  # expect: PL003
+        """,
+    },
+    "a star import": {
+        "model.py": NET,
+        "train.py": """
+        from model import *
+
+        F.cross_entropy(Net()(x), y)  # expect: PL003
+        """,
+    },
+    "the loss in a function of another file, the model given by the caller": {
+        "model.py": NET,
+        "engine.py": """
+        def fit(model, loader):
+            for x, y in loader:
+                loss = F.cross_entropy(model(x), y)  # expect: PL003
+                loss.backward()
+        """,
+        "main.py": """
+        from engine import fit
+        from model import Net
+
+        fit(Net(), loader)
+        """,
+    },
+    "a trainer class given the model and the loss in its constructor": {
+        "model.py": NET,
+        "trainer.py": """
+        class Trainer:
+            def __init__(self, model, criterion):
+                self.model = model
+                self.criterion = criterion
+
+            def step(self, x, y):
+                return self.criterion(self.model(x), y)  # expect: PL003
+        """,
+        "main.py": """
+        from model import Net
+        from trainer import Trainer
+
+        trainer = Trainer(Net(), nn.CrossEntropyLoss())
+        trainer.step(x, y)
+        """,
+    },
+    "an instance passed to a method": {
+        "model.py": NET,
+        "trainer.py": """
+        class Trainer:
+            def __init__(self):
+                self.criterion = nn.CrossEntropyLoss()
+
+            def fit(self, model, loader):
+                for x, y in loader:
+                    self.criterion(model(x), y).backward()  # expect: PL003
+        """,
+        "main.py": """
+        from model import Net
+        from trainer import Trainer
+
+        Trainer().fit(Net(), loader)
+        """,
+    },
+    "a base class method calls forward of the subclass": {
+        "base.py": """
+        class Base(nn.Module):
+            def loss(self, x, y):
+                return F.cross_entropy(self(x), y)  # expect: PL003
+        """,
+        "model.py": """
+        from base import Base
+
+        class Net(Base):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(784, 10)
+
+            def forward(self, x):
+                return {net}
+        """,
+        "train.py": """
+        from model import Net
+
+        Net().loss(x, y)
+        """,
+    },
+    "a method inherited from a base class in another file": {
+        "base.py": """
+        class Base(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(784, 10)
+
+            def forward(self, x):
+                return {net}
+        """,
+        "model.py": """
+        from base import Base
+
+        class Net(Base):
+            pass
+        """,
+        "train.py": """
+        from model import Net
+
+        F.cross_entropy(Net()(x), y)  # expect: PL003
+        """,
+    },
+    "a sub-module's own method, not forward": {
+        "model.py": """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(784, 10)
+
+            def predict(self, x):
+                return {net}
+        """,
+        "train.py": """
+        from model import Net
+
+        class Wrapper(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.net = Net()
+
+            def forward(self, x, y):
+                return F.cross_entropy(self.net.predict(x), y)  # expect: PL003
+        """,
+    },
+}
+
+
+def write(root: Path, files: dict[str, str], net: str) -> None:
+    for name, source in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = dedent(source).replace("{net}", net)
+        path.write_text(HEADER + body if body.strip() else body)
+
+
+def expected(root: Path) -> list[tuple[str, str, int]]:
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            match = re.search(r"# expect: (PL\d{3})$", line)
+            if match:
+                out.append((path.relative_to(root).as_posix(), match.group(1), number))
+    return out
+
+
+def found(root: Path) -> list[tuple[str, str, int]]:
+    results = lint.lint_paths([root])
+    return sorted((Path(f.path).relative_to(root).as_posix(), f.code, f.line) for f in results)
+
+
+@pytest.mark.parametrize("name", list(PROJECTS))
+def test_the_mistake_is_reported_where_it_is(name: str, tmp_path: Path) -> None:
+    write(tmp_path, PROJECTS[name], MISTAKE)
+    assert found(tmp_path) == expected(tmp_path)
+
+
+@pytest.mark.parametrize("name", list(PROJECTS))
+def test_the_correct_twin_is_clean(name: str, tmp_path: Path) -> None:
+    write(tmp_path, PROJECTS[name], CORRECT)
+    assert found(tmp_path) == []
+
+
+def test_a_notebook_follows_the_projects_files(tmp_path: Path) -> None:
+    write(tmp_path, {"model.py": NET}, MISTAKE)
+    cells = [
+        {"cell_type": "code", "source": "import torch.nn.functional as F\nfrom model import Net"},
+        {"cell_type": "code", "source": "net = Net()\nloss = F.cross_entropy(net(x), y)"},
+    ]
+    (tmp_path / "explore.ipynb").write_text(json.dumps({"cells": cells, "metadata": {}}))
+    results = lint.lint_paths([tmp_path])
+    assert [(Path(f.path).name, f.cell, f.line, f.code) for f in results] == [
+        ("explore.ipynb", 2, 2, "PL003")
+    ]
+
+
+def test_a_finding_in_a_shared_file_is_reported_once(tmp_path: Path) -> None:
+    files = dict(PROJECTS["the loss in a function of another file, the model given by the caller"])
+    files["other.py"] = files["main.py"]
+    write(tmp_path, files, MISTAKE)
+    assert found(tmp_path) == expected(tmp_path)
