@@ -264,7 +264,7 @@ class _Statements:
     def unpack(
         self, targets: list[ast.expr], value: _Value | None, expr: ast.expr, env: dict[str, _Value]
     ) -> None:
-        """``a, b = value``, ``head, *rest = value``, ``(a, b), c = value``: position by position."""
+        """``a, b = v``, ``head, *rest = v``, ``(a, b), c = v``: position by position."""
         starred = [i for i, t in enumerate(targets) if isinstance(t, ast.Starred)]
         if not starred:
             for index, target in enumerate(targets):
