@@ -95,7 +95,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 
-from ._lint.analysis import _analyse
+from ._lint.analysis import _analyse, _rendered
 from ._lint.project import Project
 from ._lint.rules import RULES, Finding, Rule
 from ._lint.sources import (
@@ -170,7 +170,9 @@ def lint_source(
     return _findings(path, lines, raw)
 
 
-def lint_notebook(text: str, *, path: str = "<notebook>") -> list[Finding]:
+def lint_notebook(
+    text: str, *, path: str = "<notebook>", project: Project | None = None
+) -> list[Finding]:
     r"""Lint the code cells of a Jupyter notebook (the JSON text of an ``.ipynb`` file).
 
     Code cells are analysed in order as one program; findings carry the 1-based number of the
@@ -182,6 +184,8 @@ def lint_notebook(text: str, *, path: str = "<notebook>") -> list[Finding]:
         The notebook file's contents.
     path : str, optional
         The name to report the findings under.
+    project : Project, optional
+        The files linted with it: the notebook's imports of them are followed.
 
     Returns
     -------
@@ -237,7 +241,8 @@ def lint_notebook(text: str, *, path: str = "<notebook>") -> list[Finding]:
         return f"cell {number}, line {within}"
 
     try:
-        raw = _analyse(_parse("\n".join(lines), path, notebook=True), lines, origin=origin)
+        tree = _parse("\n".join(lines), path, notebook=True)
+        raw = _analyse(tree, lines, origin=origin, project=project, path=path)
     except RecursionError:
         return [*errors, Finding(path, 0, 1, 1, "PL000", _TOO_DEEP)]
     out = errors
@@ -278,7 +283,7 @@ def lint_file(path: str | os.PathLike[str], *, project: Project | None = None) -
         return [Finding(name, 0, 1, 1, "PL000", f"cannot read: {exc.strerror or exc}")]
     try:
         if name.endswith(".ipynb"):
-            return lint_notebook(data.decode("utf-8-sig"), path=name)
+            return lint_notebook(data.decode("utf-8-sig"), path=name, project=project)
         encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
         text = data.decode(encoding)
     except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
@@ -373,12 +378,25 @@ def lint_paths(
     paths = list(paths)
     files = list(iter_source_files(paths))
     project = Project(files, [Path(p) for p in paths if Path(p).is_dir()])
+    found = {file: lint_file(file, project=project) for file in files}
     out = []
     for file in files:
-        for finding in lint_file(file, project=project):
+        # Findings made in this file while following a call from another are reported here.
+        for finding in sorted({*found[file], *_followed_findings(file, project)}):
             if (selected is None or finding.code in selected) and finding.code not in ignored:
                 out.append(finding)
     return out
+
+
+def _followed_findings(path: Path, project: Project) -> list[Finding]:
+    reports = project.found.get(path.resolve())
+    if not reports:
+        return []
+    try:
+        lines = _split_lines(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return []
+    return _findings(str(path), lines, _rendered(list(reports.values()), lines))  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------

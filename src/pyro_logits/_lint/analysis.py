@@ -28,6 +28,7 @@ from .facts import (
     _TENSOR_KINDS,
     _TORCH_NAMES,
     _TORCH_ROOTS,
+    _Args,
     _bound_names,
     _ClassInfo,
     _dotted,
@@ -43,6 +44,72 @@ from .sinks import ORIGIN_SLOT, _Sinks
 from .statements import _Statements
 
 
+@dataclasses.dataclass
+class _ModuleScope:
+    """The names a module binds at its top level, as the analysis resolves them."""
+
+    aliases: dict[str, str]  # local name -> what it was imported as (torch, pyro, ...)
+    modules: set[str]  # names whose attributes are functions, not methods
+    star_torch: bool  # from torch import *
+    defs: dict[str, ast.AST]  # classes and functions, defined here or imported from the project
+    module_files: dict[str, Path]  # local name -> the project module it is bound to
+    globals: dict[str, _Value] = dataclasses.field(default_factory=dict)  # module-level values
+
+
+def _module_scope(tree: ast.Module, project: Project | None, path: str) -> _ModuleScope:
+    """Read the imports and definitions of ``tree`` (the file ``path`` of ``project``)."""
+    scope = _ModuleScope({}, set(_DEFAULT_MODULES), False, {}, {})
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                local = alias.asname or alias.name.split(".")[0]
+                scope.aliases[local] = alias.name if alias.asname else local
+                scope.modules.add(local)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                if alias.name == "*":
+                    scope.star_torch |= node.module.split(".")[0] in _TORCH_ROOTS
+                    continue
+                local = alias.asname or alias.name
+                scope.aliases[local] = f"{node.module}.{alias.name}"
+                if alias.name[:1].islower() and alias.name not in _STAR_NAMES:
+                    scope.modules.add(local)  # a module, as in: from torch.nn import functional
+    for stmt in tree.body:  # tfd = tfp.distributions
+        dotted = _dotted(stmt.value) if isinstance(stmt, ast.Assign) else None
+        if dotted and "." in dotted and dotted.split(".")[0] in scope.aliases:
+            root, _, rest = dotted.partition(".")
+            for target in stmt.targets:  # type: ignore[attr-defined]
+                if isinstance(target, ast.Name):
+                    scope.aliases[target.id] = f"{scope.aliases.get(root, root)}.{rest}"
+                    scope.modules.add(target.id)
+    counts: dict[str, int] = {}
+    defs: dict[str, ast.AST] = {}
+    for stmt in tree.body:
+        for name in _bound_names([stmt], mutations=False):
+            counts[name] = counts.get(name, 0) + 1
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defs[stmt.name] = stmt
+    # Top-level functions and classes bound once, for calls analysed before their `def`.
+    scope.defs = {name: node for name, node in defs.items() if counts[name] == 1}
+    if project is None:
+        return scope
+    # Classes, functions and modules of the other linted files: followed, reported where they are.
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ImportFrom):
+            for name, (member, _) in project.definitions(path, stmt).items():
+                if isinstance(member, Path):
+                    scope.module_files[name] = member
+                elif name not in scope.defs and counts.get(name, 1) == 1:
+                    scope.defs[name] = member
+        elif isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                local = alias.asname or alias.name.split(".")[0]
+                file = project.module_file(path, alias.name if alias.asname else local)
+                if file is not None:
+                    scope.module_files[local] = file
+    return scope
+
+
 class _Analyzer(_Statements, _Expressions, _Sinks):
     """Walks one module, following provenance through names, and records findings."""
 
@@ -53,65 +120,88 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         self.found: dict[tuple[int, int, str], _Report] = {}
         self.reported_means: set[ast.AST] = set()
         self.muted = False
-        self.aliases: dict[str, str] = {}  # local name -> what it was imported as
-        self.modules = set(_DEFAULT_MODULES)  # names whose attributes are functions, not methods
-        self.star_torch = False
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    local = alias.asname or alias.name.split(".")[0]
-                    self.aliases[local] = alias.name if alias.asname else local
-                    self.modules.add(local)
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                for alias in node.names:
-                    if alias.name == "*":
-                        self.star_torch |= node.module.split(".")[0] in _TORCH_ROOTS
-                        continue
-                    local = alias.asname or alias.name
-                    self.aliases[local] = f"{node.module}.{alias.name}"
-                    if alias.name[:1].islower() and alias.name not in _STAR_NAMES:
-                        self.modules.add(local)  # a module, as in: from torch.nn import functional
-        for stmt in tree.body:  # tfd = tfp.distributions
-            dotted = _dotted(stmt.value) if isinstance(stmt, ast.Assign) else None
-            if dotted and "." in dotted and dotted.split(".")[0] in self.aliases:
-                for target in stmt.targets:  # type: ignore[attr-defined]
-                    if isinstance(target, ast.Name):
-                        self.aliases[target.id] = self.qualify(dotted)
-                        self.modules.add(target.id)
-        counts: dict[str, int] = {}
-        defs: dict[str, ast.AST] = {}
-        for stmt in tree.body:
-            for name in _bound_names([stmt], mutations=False):
-                counts[name] = counts.get(name, 0) + 1
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                defs[stmt.name] = stmt
-        # Top-level functions and classes bound once, for calls analysed before their `def`.
-        self.defs = {name: node for name, node in defs.items() if counts[name] == 1}
-        # Classes and functions imported from other linted files: followed, never reported on.
         self.project = project
         self.own_path = Path(path).resolve() if project is not None else None
         self.in_foreign: Path | None = None  # the other file whose definition is analysed
-        if project is not None:
-            for stmt in tree.body:
-                if isinstance(stmt, ast.ImportFrom):
-                    for name, (node, _) in project.definitions(path, stmt).items():
-                        if name not in self.defs and counts.get(name) == 1:
-                            self.defs[name] = node
+        self.scope = _module_scope(tree, project, path)
+        self.own_scope = self.scope
         self.summaries: dict[tuple[ast.AST, frozenset], _Value | None] = {}
         self.defaults: dict[ast.AST, dict[str, _Value]] = {}  # a function's default arguments
         # Per definition, shared by the files of a project (definitions are distinct nodes).
         self.function_facts: dict[ast.AST, _FunctionFacts] = project.facts if project else {}
         self.in_progress: set[ast.AST] = set()
+        # What each analysed method set on self (self.loss = loss), per function_summary key.
+        self.attributes_set: dict[tuple[object, ...], dict[str, _Value | None]] = {}
+        self.self_sets: dict[str, _Value | None] = {}
         self.classes: dict[ast.ClassDef, _ClassInfo] = {}
         self.context: dict[ast.AST, tuple[_ClassInfo | None, str | None]] = {}
         self.pending: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
-        self.globals: dict[str, _Value] = {}
         # The scope being analysed.
         self.cls: _ClassInfo | None = None
         self.self_name: str | None = None
         self.func: ast.FunctionDef | ast.AsyncFunctionDef | None = None
         self.locals: set[str] | None = None
         self.returns: list[_Value | None] | None = None
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        return self.scope.aliases
+
+    @property
+    def modules(self) -> set[str]:
+        return self.scope.modules
+
+    @property
+    def star_torch(self) -> bool:
+        return self.scope.star_torch
+
+    @property
+    def defs(self) -> dict[str, ast.AST]:
+        return self.scope.defs
+
+    @property
+    def globals(self) -> dict[str, _Value]:
+        return self.scope.globals
+
+    def scope_of(self, file: Path | None) -> _ModuleScope:
+        """The module scope of a linted file (this one's for ``None``)."""
+        if file is None or self.project is None:
+            return self.own_scope
+        if file not in self.project.scopes:
+            tree = self.project.tree(file)
+            if tree is None:
+                return self.own_scope
+            scope = _module_scope(tree, self.project, str(file))
+            self.project.scopes[file] = scope
+            # Its module-level values (criterion = nn.CrossEntropyLoss()), nothing reported.
+            saved = (self.scope, self.in_foreign, self.muted, self.locals, self.cls, self.func)
+            self.scope, self.in_foreign, self.muted = scope, file, True
+            self.locals = self.cls = self.func = None
+            try:
+                self.block(tree.body, scope.globals)
+            finally:
+                self.scope, self.in_foreign, self.muted, self.locals, self.cls, self.func = saved
+        return self.project.scopes[file]  # type: ignore[return-value]
+
+    def context_file(self) -> Path | None:
+        """The file whose code is being analysed."""
+        return self.in_foreign or self.own_path
+
+    def module_member(self, node: ast.Attribute) -> _Value | None:
+        """``models.lenet.Net`` where ``models`` is a module of the project: the definition."""
+        dotted = _dotted(node.value)
+        if dotted is None or self.project is None:
+            return None
+        root, *rest = dotted.split(".")
+        file: object = self.scope.module_files.get(root)
+        for part in rest:
+            file = self.project.member(file, part) if isinstance(file, Path) else None
+        member = self.project.member(file, node.attr) if isinstance(file, Path) else None
+        if isinstance(member, ast.ClassDef):
+            return _Value("class", node=member)
+        if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return _Value("function", node=member)
+        return None
 
     def qualify(self, dotted: str) -> str:
         root, _, rest = dotted.partition(".")
@@ -140,10 +230,19 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         return sorted(self.found.values())
 
     def report(self, node: ast.AST, code: str, message: str, origin: int = 0) -> None:
-        """Record a finding at ``node``; ``origin`` is the line the offending value came from."""
-        if not self.muted:
-            line, col = node.lineno, node.col_offset  # type: ignore[attr-defined]
-            self.found.setdefault((line, col, code), _Report(line, col, code, message, origin))
+        """Record a finding at ``node``; ``origin`` is the line the offending value came from.
+
+        A finding in another linted file, made while following a call into it, is reported
+        there (once, however many files lead to it).
+        """
+        if self.muted:
+            return
+        line, col = node.lineno, node.col_offset  # type: ignore[attr-defined]
+        finding = _Report(line, col, code, message, origin)
+        if self.in_foreign is None:
+            self.found.setdefault((line, col, code), finding)
+        elif self.project is not None:
+            self.project.report(self.in_foreign, (line, col, code), finding)
 
     def function_summary(
         self,
@@ -157,23 +256,39 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         are the parameters whose values a call site gave (a loss module, a network class
         instance, ...); defaults stand in for the others.
         """
-        arguments = {**self.defaults.get(node, {}), **(bindings or {})}
-        key = (node, frozenset(arguments.items()))
         foreign = self.foreign_file(node)
+        if foreign != self.in_foreign and bindings:
+            # Values of the calling file, named by file and line inside the called one.
+            caller = self.context_file()
+            bindings = {
+                k: v for k, v in ((k, _located(v, caller)) for k, v in bindings.items()) if v
+            }
+        arguments = {**self.defaults.get(node, {}), **(bindings or {})}
+        key = (node, owner.node if owner else None, frozenset(arguments.items()))
         summaries = self.summaries if foreign is None else self.project.summaries  # type: ignore[union-attr]
+        # What the caller sees: lines of another file are named by that file.
+        seen = (
+            (lambda v: v)
+            if foreign == self.in_foreign or foreign is None
+            else (lambda v: _located(v, foreign))
+        )
         if key in summaries or node in self.in_progress:
-            return summaries.get(key)  # type: ignore[return-value]
+            return seen(summaries.get(key))  # type: ignore[arg-type]
         self.in_progress.add(node)
         cls, self_name = self.context.get(node, (owner, None))
+        cls = owner or cls  # a base class's method runs on the subclass's object
         params = [*node.args.posonlyargs, *node.args.args]
         plain = not any(_dotted(d) in ("staticmethod", "classmethod") for d in node.decorator_list)
         if cls is not None and cls.methods.get(node.name) is node and params and plain:
             self_name = params[0].arg
-        saved = (self.cls, self.self_name, self.func, self.locals, self.returns, self.muted)
-        saved_foreign, self.in_foreign = self.in_foreign, foreign
+        saved = (self.cls, self.self_name, self.func, self.locals, self.returns, self.scope)
+        saved_foreign, saved_sets = self.in_foreign, self.self_sets
+        self.self_sets = {}
+        scope = self.scope_of(foreign)
+        self.in_foreign, self.scope = foreign, scope
         self.cls, self.self_name, self.func, self.returns = cls, self_name, node, []
         facts = self.facts(node)
-        self.locals, self.muted = facts.locals, foreign is not None
+        self.locals = facts.locals
         try:
             env = dict.fromkeys(facts.plate_sized & self.locals, _DATA)
             env.update(arguments)
@@ -186,14 +301,48 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
                 summary = _same(summary, value)
             if summary is not None and summary.kind not in _SUMMARY_KINDS:
                 summary = None
-            if foreign is not None:
-                summary = _located(summary, foreign)
             summaries[key] = summary
+            self.attributes_set[key] = self.self_sets
         finally:
             self.in_progress.discard(node)
-            self.cls, self.self_name, self.func, self.locals, self.returns, self.muted = saved
-            self.in_foreign = saved_foreign
-        return summary
+            self.cls, self.self_name, self.func, self.locals, self.returns, self.scope = saved
+            self.in_foreign, self.self_sets = saved_foreign, saved_sets
+        return seen(summary)
+
+    def constructed(self, info: _ClassInfo, args: _Args) -> _Value | None:
+        """An object of the class ``info``: ``__init__`` run on the call's arguments.
+
+        The object keeps the attributes its constructor set from known values
+        (``self.criterion = criterion``); ``None`` for a class that is not a network and keeps
+        nothing known.
+        """
+        init = info.methods.get("__init__")
+        attrs: dict[str, _Value] = {}
+        if isinstance(init, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            target = _Value("function", node=init, owner=info)
+            bindings = self.bind(target, init, args)
+            self.function_summary(init, info, bindings)
+            key = self.summary_key(init, info, bindings)
+            attrs = {k: v for k, v in self.attributes_set.get(key, {}).items() if v is not None}
+        if not attrs and not info.is_module:
+            return None
+        return _Value("instance", node=info.node, attrs=tuple(sorted(attrs.items())))
+
+    def summary_key(
+        self,
+        node: ast.FunctionDef | ast.AsyncFunctionDef,
+        owner: _ClassInfo | None,
+        bindings: dict[str, _Value],
+    ) -> tuple[object, ...]:
+        """The key :meth:`function_summary` files the analysis of this call under."""
+        foreign = self.foreign_file(node)
+        if foreign != self.in_foreign and bindings:
+            caller = self.context_file()
+            bindings = {
+                k: v for k, v in ((k, _located(v, caller)) for k, v in bindings.items()) if v
+            }
+        arguments = {**self.defaults.get(node, {}), **bindings}
+        return (node, owner.node if owner else None, frozenset(arguments.items()))
 
     def foreign_file(self, node: ast.AST) -> Path | None:
         """The other linted file a definition belongs to (``None`` for this file's own)."""
@@ -216,17 +365,30 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
             return classes[node]  # type: ignore[return-value]
         info = _ClassInfo(node)
         classes[node] = info
+        bases = [b.value if isinstance(b, ast.Subscript) else b for b in node.bases]
+        inherited = False
+        for base in reversed(bases):  # methods of the bases, the first base winning
+            base_node = self.class_of(base, node)
+            if base_node is not None:
+                base_info = self.class_info(base_node)
+                info.methods.update(base_info.methods)
+                inherited |= base_info.is_module
         for stmt in node.body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 info.methods[stmt.name] = stmt
-        bases = [b.value if isinstance(b, ast.Subscript) else b for b in node.bases]
-        info.is_module = "forward" in info.methods or any(
-            "Module" in name or name == "Sequential"
-            for name in ((_dotted(b) or "").rsplit(".", 1)[-1] for b in bases)
+        info.is_module = (
+            inherited
+            or "forward" in info.methods
+            or any(
+                "Module" in name or name == "Sequential"
+                for name in ((_dotted(b) or "").rsplit(".", 1)[-1] for b in bases)
+            )
         )
         assigned: dict[str, list[_Value | None]] = {}
         mutated: set[str] = set()
-        saved = (self.cls, self.self_name, self.locals, self.muted)
+        saved = (self.cls, self.self_name, self.locals, self.muted, self.scope, self.in_foreign)
+        file = self.foreign_file(node)
+        self.scope, self.in_foreign = self.scope_of(file), file
         try:
             for method in info.methods.values():
                 params = [*method.args.posonlyargs, *method.args.args]
@@ -257,7 +419,7 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
                     ):
                         mutated.add(inner.value.attr)
         finally:
-            self.cls, self.self_name, self.locals, self.muted = saved
+            self.cls, self.self_name, self.locals, self.muted, self.scope, self.in_foreign = saved
         for attr, values in assigned.items():
             value = values[0]
             for other in values[1:]:
@@ -292,6 +454,22 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return _Value("function", node=node)
         return None
+
+    def class_of(self, expr: ast.expr, within: ast.ClassDef) -> ast.ClassDef | None:
+        """The project class a base-class expression of ``within`` names, if any."""
+        saved = self.scope
+        self.scope = self.scope_of(self.foreign_file(within))
+        try:
+            if isinstance(expr, ast.Name):
+                found = self.defs.get(expr.id)
+            elif isinstance(expr, ast.Attribute):
+                value = self.module_member(expr)
+                found = value.node if value is not None else None
+            else:
+                found = None
+        finally:
+            self.scope = saved
+        return found if isinstance(found, ast.ClassDef) and found is not within else None
 
     def is_self(self, node: ast.AST | None) -> bool:
         return (
@@ -351,6 +529,13 @@ def _analyse(
     ``origin`` turns the line a value came from into the words put in the message; ``project``
     (with the file's ``path``) lets imports from other linted files be followed.
     """
+    return _rendered(_Analyzer(tree, project, path).run(), lines, origin)
+
+
+def _rendered(
+    reports: Sequence[_Report], lines: Sequence[str], origin: Callable[[int], str] | None = None
+) -> list[tuple[int, int, str, str]]:
+    """Findings as ``(line, 0-based character column, code, message)``."""
     name = origin or (lambda line: f"line {line}")
     return [
         (
@@ -359,5 +544,5 @@ def _analyse(
             code,
             msg.replace(ORIGIN_SLOT, f" ({name(origin)})" if origin else ""),
         )
-        for line, col, code, msg, origin in _Analyzer(tree, project, path).run()
+        for line, col, code, msg, origin in reports
     ]

@@ -89,10 +89,17 @@ class _Expressions:
         return value
 
     def attribute(self, node: ast.Attribute, env: dict[str, _Value]) -> _Value | None:
-        """``self.<attr>`` (a submodule, a method, a property) or ``F.<loss>`` named."""
-        self.ev(node.value, env)
+        """What an attribute is: of ``self``, of an object, of a module, or ``F.<loss>`` named.
+
+        ``self.<attr>`` is a submodule, a method or a property; ``obj.<attr>`` what the object's
+        constructor set; ``module.<name>`` a class or function of the project.
+        """
+        owner = self.ev(node.value, env)
+        kept = dict(owner.attrs).get(node.attr) if owner is not None else None
+        if kept is not None:
+            return kept
         if not self.is_self(node.value):
-            return self.function_reference(node)
+            return self.module_member(node) or self.function_reference(node)
         assert self.cls is not None
         method = self.cls.methods.get(node.attr)
         if node.attr in self.cls.attrs:
@@ -238,10 +245,13 @@ class _Expressions:
         if isinstance(func, ast.Attribute):
             receiver = self.ev(func.value, env)
             if self.is_self(func.value):
-                target = self.ev(func, {})
+                target = self.ev(func, env)
+            else:
+                target = self.module_member(func) or self.method(receiver, func.attr)
         elif self.is_self(func):
             assert self.cls is not None
-            target = _Value("instance", node=self.cls.node)  # self(x) runs forward
+            me = self.ev(func, env)  # self(x) runs forward, on this object
+            target = me if me is not None else _Value("instance", node=self.cls.node)
         elif isinstance(func, ast.Name):
             target = self.lookup(func.id, env)
         else:
@@ -263,7 +273,8 @@ class _Expressions:
             expr, value = keywords["logits"]
             self.check_logits(expr, value, None, f"`logits=` of `{_short(func)}`")
         if target is not None and target.kind in _CALLABLE_KINDS:
-            return self.call_value(node, target, args)
+            bound_to = receiver if isinstance(func, ast.Attribute) else None
+            return self.call_value(node, target, args, bound_to)
         if (
             isinstance(func, ast.Attribute)
             and func.attr in ("forward", "__call__")
@@ -418,8 +429,23 @@ class _Expressions:
             return _Value("stacked_sum", f"`{_short(node)}` (network outputs)", node.lineno)
         return None
 
-    def call_value(self, node: ast.Call, target: _Value, args: _Args) -> _Value | None:
-        """A call of something whose value is known: a module, a loss, a class or a function."""
+    def method(self, receiver: _Value | None, name: str) -> _Value | None:
+        """``obj.name`` for an object of a project class: the method (inherited ones too)."""
+        if receiver is None or receiver.kind != "instance":
+            return None
+        if not isinstance(receiver.node, ast.ClassDef):
+            return None
+        info = self.class_info(receiver.node)
+        found = info.methods.get(name)
+        return _Value("function", node=found, owner=info) if found is not None else None
+
+    def call_value(
+        self, node: ast.Call, target: _Value, args: _Args, receiver: _Value | None = None
+    ) -> _Value | None:
+        """A call of something whose value is known: a module, a loss, a class or a function.
+
+        ``receiver`` is the object a method is called on; its method sees it as ``self``.
+        """
         in_expr, in_value = args.get(0, "input")
         if target.kind == "module":
             if not target.returns:
@@ -432,18 +458,23 @@ class _Expressions:
             self.check_loss(target.loss, label, in_expr, in_value)
             return None
         if target.kind == "class" and isinstance(target.node, ast.ClassDef):
-            info = self.class_info(target.node)
-            return _Value("instance", node=target.node) if info.is_module else None
+            return self.constructed(self.class_info(target.node), args)
         summary = None
         if target.kind == "instance" and isinstance(target.node, ast.ClassDef):
             info = self.class_info(target.node)
             forward = info.methods.get("forward") or info.methods.get("__call__")
             if forward is not None:
-                summary = self.function_summary(forward, info)
+                bindings = {
+                    **self.bind(_Value("function", node=forward, owner=info), forward, args)
+                }
+                bindings.update(_self_binding(forward, target))
+                summary = self.function_summary(forward, info, bindings)
         elif target.kind == "function" and isinstance(
             target.node, (ast.FunctionDef, ast.AsyncFunctionDef)
         ):
             bindings = self.bind(target, target.node, args)
+            if target.owner is not None and receiver is not None and receiver.kind == "instance":
+                bindings.update(_self_binding(target.node, receiver))
             summary = self.function_summary(target.node, target.owner, bindings)
         if (
             summary is not None
@@ -471,6 +502,15 @@ _KEPT_BY_INDEXING = _KEPT_BY_SHAPE - {"log_softmax"}
 
 
 _GROWERS = frozenset({"append", "extend", "insert", "add_module"})
+
+
+def _self_binding(method: ast.FunctionDef | ast.AsyncFunctionDef, obj: _Value) -> dict[str, _Value]:
+    """``{"self": obj}`` for a method called on the object ``obj`` (nothing for plain ones)."""
+    params = [*method.args.posonlyargs, *method.args.args]
+    decorators = {_dotted(d) for d in method.decorator_list}
+    if not params or decorators & {"staticmethod", "classmethod"} or not obj.attrs:
+        return {}
+    return {params[0].arg: obj}
 
 
 def _scores(x: _Value | None) -> _Value:

@@ -121,8 +121,10 @@ class _Value:
     ``[]``); ``stacked`` (network outputs stacked along ``dim``, the samples dim) and
     ``stacked_sum`` (``sum()`` of network outputs); ``tuple`` (a tuple literal, or what a function
     returns as one: each position is known on its own, in ``items``, and ``element`` is what all
-    of them are). ``batched``: dim 0 indexes examples (seen
-    from a data loader, a ``pyro.plate`` sized by the tensor, or ``x.view(batch_size, -1)``).
+    of them are); ``instance`` (an object of a class of the project: ``node`` is the class,
+    ``attrs`` what its constructor set from the arguments it was given). ``batched``: dim 0
+    indexes examples (seen from a data loader, a ``pyro.plate`` sized by the tensor, or
+    ``x.view(batch_size, -1)``).
     ``scores``: the raw output of a network call (logits, as far as the code says).
     """
 
@@ -139,6 +141,7 @@ class _Value:
     scores: bool = False
     dim: int | None = None  # stacked: the dim along which network outputs were stacked
     items: tuple[_Value | None, ...] = ()  # tuple: what each position holds
+    attrs: tuple[tuple[str, _Value], ...] = ()  # instance: attributes its constructor set
 
 
 @dataclass(eq=False)

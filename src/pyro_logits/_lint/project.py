@@ -1,4 +1,10 @@
-"""The files linted together, so that ``from model import Net`` is followed into ``model.py``."""
+"""The files linted together, so that ``from model import Net`` is followed into ``model.py``.
+
+A module's names are followed the way Python binds them: a ``def`` or ``class`` of the file, a
+name imported from another module (a package ``__init__`` that re-exports a class, ``from .x
+import *``), or a module itself (``import models.lenet``, ``from models import lenet``). The
+chain is followed through at most :data:`MAX_REEXPORTS` modules; a cycle gives nothing.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .sources import _PARSE_ERRORS, _parse
+
+MAX_REEXPORTS = 16
+Member = ast.AST | Path  # a class or function definition, or a module's file
 
 
 class Project:
@@ -30,6 +39,9 @@ class Project:
         self.summaries: dict[object, object] = {}
         self.classes: dict[ast.AST, object] = {}
         self.facts: dict[ast.AST, object] = {}
+        self.scopes: dict[Path, object] = {}
+        # Findings in a linted file made while following a call from another file.
+        self.found: dict[Path, dict[object, object]] = {}
 
     def resolve(self, importer: str, module: str | None, level: int) -> Path | None:
         """The file that ``from <level dots><module> import ...`` in ``importer`` reads, if any.
@@ -84,14 +96,85 @@ class Project:
         """The file a definition comes from, if it was parsed here."""
         return self._origin.get(node)
 
-    def definitions(self, importer: str, node: ast.ImportFrom) -> dict[str, tuple[ast.AST, str]]:
-        """Top-level classes and functions imported by ``node``: local name -> (def, file)."""
+    def definitions(self, importer: str, node: ast.ImportFrom) -> dict[str, tuple[Member, str]]:
+        """What ``node`` imports: local name -> (definition or module file, file name).
+
+        ``from m import *`` imports every public name of ``m`` (its ``__all__`` when it is a
+        list of strings).
+        """
         path = self.resolve(importer, node.module, node.level)
-        if path is None or self.tree(path) is None:
-            return {}
-        defs = self._defs[path.resolve()]
-        out = {}
+        out: dict[str, tuple[Member, str]] = {}
         for alias in node.names:
-            if alias.name in defs:
-                out[alias.asname or alias.name] = (defs[alias.name], path.name)
+            if alias.name == "*":
+                for name in self.public_names(path) if path is not None else []:
+                    member = self.member(path, name)  # type: ignore[arg-type]
+                    if member is not None:
+                        out[name] = (member, path.name)  # type: ignore[union-attr]
+                continue
+            found = self.member(path, alias.name) if path is not None else None
+            if found is None:  # from package import module
+                dotted = f"{node.module}.{alias.name}" if node.module else alias.name
+                found = self.resolve(importer, dotted, node.level)
+            if found is not None:
+                where = path.name if path is not None else alias.name
+                out[alias.asname or alias.name] = (found, where)
         return out
+
+    def module_file(self, importer: str, dotted: str) -> Path | None:
+        """The file of the module ``import <dotted>`` binds in ``importer``, if it is linted."""
+        return self.resolve(importer, dotted, 0)
+
+    def member(self, path: Path, name: str, depth: int = 0) -> Member | None:
+        """What ``name`` is in the module ``path``: a definition or a module file.
+
+        Re-exports are followed (``from .lenet import Net`` in a package's ``__init__``).
+        """
+        tree = self.tree(path)
+        if tree is None or depth > MAX_REEXPORTS:
+            return None
+        path = path.resolve()
+        found: Member | None = self._defs[path].get(name)
+        for stmt in tree.body:
+            if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                if stmt.name == name:
+                    found = stmt
+            elif isinstance(stmt, ast.ImportFrom):
+                source = self.resolve(str(path), stmt.module, stmt.level)
+                for alias in stmt.names:
+                    if alias.name == "*" and source is not None and not name.startswith("_"):
+                        found = self.member(source, name, depth + 1) or found
+                    elif (alias.asname or alias.name) == name:
+                        inner = self.member(source, alias.name, depth + 1) if source else None
+                        dotted = f"{stmt.module}.{alias.name}" if stmt.module else alias.name
+                        found = inner or self.resolve(str(path), dotted, stmt.level)
+            elif isinstance(stmt, ast.Import):
+                for alias in stmt.names:
+                    if alias.asname == name:
+                        found = self.module_file(str(path), alias.name)
+        if found is None and path.name == "__init__.py":  # a submodule of the package
+            found = self.resolve(str(path), name, 1)
+        return found
+
+    def public_names(self, path: Path) -> list[str]:
+        """The names ``from <module> import *`` binds: ``__all__``, else the public top level."""
+        tree = self.tree(path)
+        if tree is None:
+            return []
+        names: list[str] = []
+        for stmt in tree.body:
+            if (
+                isinstance(stmt, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "__all__" for t in stmt.targets)
+                and isinstance(stmt.value, (ast.List, ast.Tuple))
+            ):
+                return [e.value for e in stmt.value.elts if isinstance(e, ast.Constant)]
+            if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                names.append(stmt.name)
+            elif isinstance(stmt, ast.ImportFrom):
+                names += [a.asname or a.name for a in stmt.names if a.name != "*"]
+        return [n for n in names if not n.startswith("_")]
+
+    def report(self, path: Path, key: object, finding: object) -> None:
+        """Record a finding in the linted file ``path``, made while following another file."""
+        if path.resolve() in self.files:
+            self.found.setdefault(path.resolve(), {}).setdefault(key, finding)

@@ -15,6 +15,7 @@ from .facts import (
     _loader_targets,
     _logits_name,
     _merge,
+    _same,
     _short,
     _tuple_of,
     _Value,
@@ -253,6 +254,9 @@ class _Statements:
             return
         if isinstance(target, ast.Attribute):
             self.ev(target.value, env)
+            if self.is_self(target.value):  # self.loss = loss: kept on the object
+                earlier = self.self_sets.get(target.attr, value)
+                self.self_sets[target.attr] = _same(earlier, value)
             if _logits_name(target.attr):
                 self.check_log10(expr, value, f"`{_short(target)}`")
         elif isinstance(target, ast.Subscript):
