@@ -178,7 +178,9 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
             self.scope, self.in_foreign, self.muted = scope, file, True
             self.locals = self.cls = self.func = None
             try:
-                self.block(tree.body, scope.globals)
+                for stmt in tree.body:  # its assignments: definitions are followed when called
+                    if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+                        self.stmt(stmt, scope.globals)
             finally:
                 self.scope, self.in_foreign, self.muted, self.locals, self.cls, self.func = saved
         return self.project.scopes[file]  # type: ignore[return-value]
@@ -367,15 +369,17 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         classes[node] = info
         bases = [b.value if isinstance(b, ast.Subscript) else b for b in node.bases]
         inherited = False
-        for base in reversed(bases):  # methods of the bases, the first base winning
+        base_attrs: dict[str, _Value] = {}
+        for base in reversed(bases):  # what the bases define, the first base winning
             base_node = self.class_of(base, node)
             if base_node is not None:
                 base_info = self.class_info(base_node)
                 info.methods.update(base_info.methods)
+                base_attrs.update(base_info.attrs)
                 inherited |= base_info.is_module
-        for stmt in node.body:
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                info.methods[stmt.name] = stmt
+        own = [s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        for stmt in own:
+            info.methods[stmt.name] = stmt
         info.is_module = (
             inherited
             or "forward" in info.methods
@@ -390,7 +394,7 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         file = self.foreign_file(node)
         self.scope, self.in_foreign = self.scope_of(file), file
         try:
-            for method in info.methods.values():
+            for method in own:  # the bases' methods were read with the bases
                 params = [*method.args.posonlyargs, *method.args.args]
                 me = params[0].arg if params else None
                 self.cls, self.self_name, self.muted = info, me, True
@@ -420,6 +424,7 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
                         mutated.add(inner.value.attr)
         finally:
             self.cls, self.self_name, self.locals, self.muted, self.scope, self.in_foreign = saved
+        info.attrs.update({k: v for k, v in base_attrs.items() if k not in assigned})
         for attr, values in assigned.items():
             value = values[0]
             for other in values[1:]:

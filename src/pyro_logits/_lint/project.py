@@ -40,6 +40,8 @@ class Project:
         self.classes: dict[ast.AST, object] = {}
         self.facts: dict[ast.AST, object] = {}
         self.scopes: dict[Path, object] = {}
+        self._resolved: dict[tuple[str, str | None, int], Path | None] = {}
+        self._members: dict[tuple[Path, str], Member | None] = {}
         # Findings in a linted file made while following a call from another file.
         self.found: dict[Path, dict[object, object]] = {}
 
@@ -48,6 +50,12 @@ class Project:
 
         Looked for beside ``importer`` (or up ``level`` packages), then under the roots.
         """
+        key = (str(Path(importer).parent), module, level)
+        if key not in self._resolved:
+            self._resolved[key] = self._resolve(importer, module, level)
+        return self._resolved[key]
+
+    def _resolve(self, importer: str, module: str | None, level: int) -> Path | None:
         here = Path(importer).resolve().parent
         parts = module.split(".") if module else []
         if level:
@@ -129,10 +137,18 @@ class Project:
 
         Re-exports are followed (``from .lenet import Net`` in a package's ``__init__``).
         """
+        key = (path, name)
+        if key in self._members:
+            return self._members[key]
+        self._members[key] = None  # a cycle of re-exports gives nothing
         tree = self.tree(path)
         if tree is None or depth > MAX_REEXPORTS:
             return None
-        path = path.resolve()
+        found = self._member(path.resolve(), tree, name, depth)
+        self._members[key] = found
+        return found
+
+    def _member(self, path: Path, tree: ast.Module, name: str, depth: int) -> Member | None:
         found: Member | None = self._defs[path].get(name)
         for stmt in tree.body:
             if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
