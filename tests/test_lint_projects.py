@@ -263,6 +263,130 @@ PROJECTS: dict[str, dict[str, str]] = {
                 return F.cross_entropy(self.net.predict(x), y)  # expect: PL003
         """,
     },
+    "a helper whose branches return different losses": {
+        "model.py": NET,
+        "losses.py": """
+        def get_loss_func(kind):
+            if kind == "ce":
+                return nn.CrossEntropyLoss()
+            elif kind == "bce":
+                return nn.BCEWithLogitsLoss()
+            return nn.MSELoss()
+        """,
+        "train.py": """
+        from losses import get_loss_func
+        from model import Net
+
+        loss_fn = get_loss_func(args.loss)
+        loss = loss_fn(Net()(x), y)  # expect: PL003
+        """,
+    },
+    "a model chosen by if/elif among classes": {
+        "models.py": NET
+        + dedent("""
+        class Other(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(784, 10)
+
+            def forward(self, x):
+                return self.fc(x)
+        """),
+        "train.py": """
+        from models import Net, Other
+
+        if args.arch == "net":
+            model = Net()
+        elif args.arch == "other":
+            model = Other()
+        else:
+            raise ValueError(args.arch)
+        F.cross_entropy(model(x), y)  # expect: PL003
+        """,
+    },
+    "a registry of model classes": {
+        "models/__init__.py": """
+        from .lenet import Net
+
+        MODELS = {"lenet": Net}
+        """,
+        "models/lenet.py": NET,
+        "train.py": """
+        from models import MODELS
+
+        model = MODELS[args.arch]()
+        nn.CrossEntropyLoss()(model(x), y)  # expect: PL003
+        """,
+    },
+    "a factory function and wrappers": {
+        "model.py": NET
+        + dedent("""
+        def build():
+            return Net()
+        """),
+        "train.py": """
+        import copy
+
+        from model import build
+
+        model = nn.DataParallel(build())
+        ema = copy.deepcopy(model)
+        compiled = torch.compile(model)
+        F.cross_entropy(model(x), y)  # expect: PL003
+        F.cross_entropy(ema(x), y)  # expect: PL003
+        F.cross_entropy(compiled(x), y)  # expect: PL003
+        """,
+    },
+    "dict entries written and read back": {
+        "model.py": """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(784, 10)
+
+            def forward(self, x):
+                out = {"feats": self.fc(x)}
+                out["logits"] = {net}
+                return out
+        """,
+        "train.py": """
+        from model import Net
+
+        out = Net()(x)
+        F.cross_entropy(out["logits"], y)  # expect: PL003
+        F.cross_entropy(out["feats"], y)
+        """,
+    },
+    "a trainer's loss as a constructor default": {
+        "model.py": NET,
+        "trainer.py": """
+        class Trainer:
+            def __init__(self, model, criterion=nn.CrossEntropyLoss()):
+                self.model = model
+                self.criterion = criterion
+
+            def step(self, x, y):
+                return self.criterion(self.model(x), y)  # expect: PL003
+        """,
+        "main.py": """
+        from model import Net
+        from trainer import Trainer
+
+        Trainer(Net()).step(x, y)
+        """,
+    },
+}
+
+# Code that must stay clean whatever the network gives: the evidence differs by path.
+CLEAN = {
+    "tensors that differ by path": """
+        probs = F.softmax(z, dim=1) if calibrated else z
+        F.cross_entropy(probs, y)
+        """,
+    "a loss chosen by path, given raw scores": """
+        criterion = nn.CrossEntropyLoss() if weighted else nn.NLLLoss()
+        criterion(F.log_softmax(z, dim=1) if nll else z, y)
+        """,
 }
 
 
@@ -298,6 +422,12 @@ def test_the_mistake_is_reported_where_it_is(name: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", list(PROJECTS))
 def test_the_correct_twin_is_clean(name: str, tmp_path: Path) -> None:
     write(tmp_path, PROJECTS[name], CORRECT)
+    assert found(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", list(CLEAN))
+def test_evidence_that_differs_by_path_is_not_reported(name: str, tmp_path: Path) -> None:
+    write(tmp_path, {"train.py": CLEAN[name]}, CORRECT)
     assert found(tmp_path) == []
 
 

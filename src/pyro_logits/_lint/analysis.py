@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from .expressions import _Expressions
 from .facts import (
+    _CALLABLE_KINDS,
     _DATA,
     _DEFAULT_MODULES,
     _GLOBAL_KINDS,
@@ -54,6 +55,8 @@ class _ModuleScope:
     defs: dict[str, ast.AST]  # classes and functions, defined here or imported from the project
     module_files: dict[str, Path]  # local name -> the project module it is bound to
     globals: dict[str, _Value] = dataclasses.field(default_factory=dict)  # module-level values
+    # local name -> (module file, name there), for values (MODELS = {...}) imported from it
+    imported: dict[str, tuple[Path, str]] = dataclasses.field(default_factory=dict)
 
 
 def _module_scope(tree: ast.Module, project: Project | None, path: str) -> _ModuleScope:
@@ -96,11 +99,17 @@ def _module_scope(tree: ast.Module, project: Project | None, path: str) -> _Modu
     # Classes, functions and modules of the other linted files: followed, reported where they are.
     for stmt in tree.body:
         if isinstance(stmt, ast.ImportFrom):
-            for name, (member, _) in project.definitions(path, stmt).items():
+            found = project.definitions(path, stmt)
+            for name, (member, _) in found.items():
                 if isinstance(member, Path):
                     scope.module_files[name] = member
                 elif name not in scope.defs and counts.get(name, 1) == 1:
                     scope.defs[name] = member
+            source = project.resolve(path, stmt.module, stmt.level)
+            for alias in stmt.names:
+                local = alias.asname or alias.name
+                if source is not None and alias.name != "*" and local not in found:
+                    scope.imported[local] = (source, alias.name)
         elif isinstance(stmt, ast.Import):
             for alias in stmt.names:
                 local = alias.asname or alias.name.split(".")[0]
@@ -120,6 +129,7 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         self.found: dict[tuple[int, int, str], _Report] = {}
         self.reported_means: set[ast.AST] = set()
         self.muted = False
+        self.on_path = False  # checking one of the values a network or loss chosen by path gives
         self.project = project
         self.own_path = Path(path).resolve() if project is not None else None
         self.in_foreign: Path | None = None  # the other file whose definition is analysed
@@ -127,6 +137,7 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         self.own_scope = self.scope
         self.summaries: dict[tuple[ast.AST, frozenset], _Value | None] = {}
         self.defaults: dict[ast.AST, dict[str, _Value]] = {}  # a function's default arguments
+        self.defaults_read: set[ast.AST] = set()  # another file's functions whose defaults are read
         # Per definition, shared by the files of a project (definitions are distinct nodes).
         self.function_facts: dict[ast.AST, _FunctionFacts] = project.facts if project else {}
         self.in_progress: set[ast.AST] = set()
@@ -237,8 +248,10 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         A finding in another linted file, made while following a call into it, is reported
         there (once, however many files lead to it).
         """
-        if self.muted:
+        if self.muted or (self.on_path and code in _HARMLESS):
             return
+        if self.on_path:
+            message += _ON_ONE_PATH
         line, col = node.lineno, node.col_offset  # type: ignore[attr-defined]
         finding = _Report(line, col, code, message, origin)
         if self.in_foreign is None:
@@ -265,7 +278,7 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
             bindings = {
                 k: v for k, v in ((k, _located(v, caller)) for k, v in bindings.items()) if v
             }
-        arguments = {**self.defaults.get(node, {}), **(bindings or {})}
+        arguments = {**self.defaults_of(node), **(bindings or {})}
         key = (node, owner.node if owner else None, frozenset(arguments.items()))
         summaries = self.summaries if foreign is None else self.project.summaries  # type: ignore[union-attr]
         # What the caller sees: lines of another file are named by that file.
@@ -343,8 +356,21 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
             bindings = {
                 k: v for k, v in ((k, _located(v, caller)) for k, v in bindings.items()) if v
             }
-        arguments = {**self.defaults.get(node, {}), **bindings}
+        arguments = {**self.defaults_of(node), **bindings}
         return (node, owner.node if owner else None, frozenset(arguments.items()))
+
+    def defaults_of(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, _Value]:
+        """The known default arguments of ``node``, evaluated in its own module if need be."""
+        foreign = self.foreign_file(node)
+        if foreign is not None and node not in self.defaults_read:
+            self.defaults_read.add(node)
+            saved = (self.scope, self.in_foreign, self.muted)
+            self.scope, self.in_foreign, self.muted = self.scope_of(foreign), foreign, True
+            try:
+                self.record_defaults(node, dict(self.globals))
+            finally:
+                self.scope, self.in_foreign, self.muted = saved
+        return self.defaults.get(node, {})
 
     def foreign_file(self, node: ast.AST) -> Path | None:
         """The other linted file a definition belongs to (``None`` for this file's own)."""
@@ -406,7 +432,7 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
                                 value = None
                                 if isinstance(inner.value, (ast.Call, ast.Attribute)):
                                     value = self.ev(inner.value, {})
-                                if value is not None and value.kind not in _MODULE_KINDS:
+                                if value is not None and value.kind not in _ATTRIBUTE_KINDS:
                                     value = None
                                 assigned.setdefault(target.attr, []).append(value)
                     elif isinstance(inner, (ast.AugAssign, ast.AnnAssign)):
@@ -451,8 +477,13 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         if self.locals is not None and name in self.locals:
             return None
         value = self.globals.get(name)
+        if value is None and name in self.scope.imported:  # from models import MODELS
+            file, there = self.scope.imported[name]
+            value = self.scope_of(file).globals.get(there)
+            if value is not None and file != self.context_file():
+                value = _located(value, file)
         if value is not None:
-            return value if value.kind in _GLOBAL_KINDS else None
+            return value if _kept_globally(value) else None
         node = self.defs.get(name)
         if isinstance(node, ast.ClassDef):
             return _Value("class", node=node)
@@ -485,7 +516,17 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         )
 
 
-_SUMMARY_KINDS = _TENSOR_KINDS | _MODULE_KINDS | {"tuple"}
+def _kept_globally(value: _Value) -> bool:
+    """Whether a module-level value holds in functions: callables, and registries of them."""
+    if value.kind == "dict":
+        return all(v.kind in _CALLABLE_KINDS for _, v in value.attrs)
+    return value.kind in _GLOBAL_KINDS
+
+
+_HARMLESS = frozenset({"PL001"})
+_ON_ONE_PATH = " (on one of the paths that choose the network or the loss)"
+_ATTRIBUTE_KINDS = _MODULE_KINDS | {"either"}
+_SUMMARY_KINDS = _TENSOR_KINDS | _MODULE_KINDS | {"tuple", "dict", "either", "class"}
 
 
 def _located(value: _Value | None, file: Path) -> _Value | None:

@@ -28,7 +28,9 @@ from .facts import (
     _Args,
     _batched,
     _bound_names,
+    _dict_of,
     _dotted,
+    _either,
     _int,
     _is_ten,
     _item,
@@ -120,6 +122,12 @@ class _Expressions:
         if value.kind == "tuple":
             index = _int(node.slice)
             return _item(value, index) if index is not None else None
+        if value.kind == "dict":
+            entries = dict(value.attrs)
+            key = node.slice
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                return entries.get(key.value)
+            return _either(entries.values())  # MODELS[name]: any of the registered classes
         if value.kind == "list":
             return value.element
         # Entries of probabilities are probabilities; a slice of log_softmax output is no
@@ -131,6 +139,20 @@ class _Expressions:
         if not isinstance(node.ctx, ast.Load) or any(isinstance(e, ast.Starred) for e in node.elts):
             return None
         return _tuple_of(values) if isinstance(node, ast.Tuple) else _list_of(values)
+
+    def dictionary(self, node: ast.Dict, env: dict[str, _Value]) -> _Value | None:
+        """``{"logits": z, "probs": p}``: the entries under constant keys."""
+        entries: dict[str, _Value | None] = {}
+        constant = True
+        for key, value in zip(node.keys, node.values, strict=True):
+            if key is not None:
+                self.ev(key, env)
+            known = self.ev(value, env)
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                entries[key.value] = known
+            else:
+                constant = False  # **other or a computed key: what it holds is not known
+        return _dict_of(entries) if constant else None
 
     def new_scope(
         self, node: ast.Lambda | ast.SetComp | ast.DictComp, env: dict[str, _Value]
@@ -371,6 +393,8 @@ class _Expressions:
         func = node.func
         if function_form and name in ("cat", "concat", "concatenate", "stack", "vstack"):
             return self.joined(node, name, args)
+        if function_form and name in _WRAPPERS:
+            return args.get(0, "module", "model")[1]  # nn.DataParallel(model) runs model
         owner = getattr(func, "value", None)
         current = env.get(owner.id) if isinstance(owner, ast.Name) else None
         if not function_form and current is not None and name in _GROWERS:
@@ -447,6 +471,12 @@ class _Expressions:
         ``receiver`` is the object a method is called on; its method sees it as ``self``.
         """
         in_expr, in_value = args.get(0, "input")
+        if target.kind == "either":  # called on one path or another: each is followed
+            results = [self.call_value(node, one, args, receiver) for one in target.items]
+            known = list(dict.fromkeys(r for r in results if r is not None))
+            if len(known) <= 1:
+                return known[0] if known else None
+            return _Value("either", items=tuple(known))  # what each path gives
         if target.kind == "module":
             if not target.returns:
                 return _scores(in_value)
@@ -490,6 +520,12 @@ class _Expressions:
 
 
 _SEQUENCES = frozenset({"list", "tuple"})
+
+
+# Calls that give back the network they are given, wrapped or copied.
+_WRAPPERS = frozenset(
+    {"DataParallel", "DistributedDataParallel", "FullyShardedDataParallel", "deepcopy", "compile"}
+)
 
 
 _SHAPE_ONLY = _RESHAPE | {"resize", "resize_as", "narrow", "select", "movedim", "swapaxes"}
@@ -550,6 +586,7 @@ _EXPRESSIONS = {
     "Subscript": "subscript",
     "List": "sequence",
     "Tuple": "sequence",
+    "Dict": "dictionary",
     "ListComp": "comprehension",
     "GeneratorExp": "comprehension",
     "Lambda": "new_scope",

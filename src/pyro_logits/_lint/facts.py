@@ -122,7 +122,9 @@ class _Value:
     ``stacked_sum`` (``sum()`` of network outputs); ``tuple`` (a tuple literal, or what a function
     returns as one: each position is known on its own, in ``items``, and ``element`` is what all
     of them are); ``instance`` (an object of a class of the project: ``node`` is the class,
-    ``attrs`` what its constructor set from the arguments it was given). ``batched``: dim 0
+    ``attrs`` what its constructor set from the arguments it was given); ``dict`` (constant keys,
+    their values in ``attrs``); ``either`` (a callable that differs by path: any of ``items``).
+    ``batched``: dim 0
     indexes examples (seen from a data loader, a ``pyro.plate`` sized by the tensor, or
     ``x.view(batch_size, -1)``).
     ``scores``: the raw output of a network call (logits, as far as the code says).
@@ -153,7 +155,12 @@ class _ClassInfo:
 
 
 def _same(a: _Value | None, b: _Value | None) -> _Value | None:
-    """The value both paths agree on, or ``None``."""
+    """The value both paths agree on, or ``None``.
+
+    Callables are the exception: a loss, a network or a class that differs by path is any of
+    them (``either``), since calling it runs one of them, and a mistake on one feasible path is
+    still a mistake. Tensors keep what every path agrees on: their evidence is weaker.
+    """
     if a is None or b is None:
         return None
     if a == b:
@@ -165,6 +172,10 @@ def _same(a: _Value | None, b: _Value | None) -> _Value | None:
             return b if a.source == "empty" else a
         element = _same(a.element, b.element)
         return _Value("list", element=element) if element is not None else None
+    if a.kind == b.kind == "dict":
+        keys = dict(a.attrs).keys() & dict(b.attrs).keys()
+        both = {k: _same(dict(a.attrs)[k], dict(b.attrs)[k]) for k in sorted(keys)}
+        return _dict_of(both)
     if (a.kind, a.dim0, a.returns, a.loss, a.node) == (b.kind, b.dim0, b.returns, b.loss, b.node):
         return _Value(
             a.kind,
@@ -176,7 +187,31 @@ def _same(a: _Value | None, b: _Value | None) -> _Value | None:
             a.loss,
             scores=a.scores and b.scores,
         )
+    if a.kind in _CALLABLE_KINDS and b.kind in _CALLABLE_KINDS:
+        return _either([a, b])
     return None
+
+
+MAX_ALTERNATIVES = 8
+
+
+def _either(values: Iterable[_Value | None]) -> _Value | None:
+    """Any one of the callables ``values`` (at most :data:`MAX_ALTERNATIVES` of them)."""
+    alternatives: dict[_Value, None] = {}
+    for value in values:
+        if value is None or value.kind not in _CALLABLE_KINDS:
+            return None
+        alternatives.update(dict.fromkeys(value.items if value.kind == "either" else (value,)))
+    if not alternatives or len(alternatives) > MAX_ALTERNATIVES:
+        return None
+    only = list(alternatives)
+    return only[0] if len(only) == 1 else _Value("either", items=tuple(only))
+
+
+def _dict_of(entries: dict[str, _Value | None]) -> _Value | None:
+    """A dict with constant keys; ``None`` when nothing is known of any entry."""
+    known = tuple((k, v) for k, v in entries.items() if v is not None)
+    return _Value("dict", attrs=known) if known else None
 
 
 _EMPTY_LIST = _Value("list", "empty")
@@ -388,7 +423,7 @@ _LN10 = 2.302585092994046
 _TENSOR_KINDS = frozenset(
     {"log_softmax", "softmax", "sigmoid", "logsigmoid", "log10", "logit_mean"}
 )
-_CALLABLE_KINDS = frozenset({"module", "loss", "instance", "function", "class"})
+_CALLABLE_KINDS = frozenset({"module", "loss", "instance", "function", "class", "either"})
 _GLOBAL_KINDS = _CALLABLE_KINDS | {"ln10"}
 _MODULE_KINDS = frozenset({"module", "loss", "instance"})
 _CLAMPS = frozenset({"clamp", "clip", "clamp_min", "clamp_max"})

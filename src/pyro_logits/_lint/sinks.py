@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from .facts import (
     _DISTRIBUTIONS,
@@ -17,6 +20,35 @@ from .facts import (
 )
 
 ORIGIN_SLOT = "{origin}"  # where a finding's message names the line its value came from
+
+_Check = TypeVar("_Check", bound=Callable[..., None])
+
+
+def _on_each_path(position: int) -> Callable[[_Check], _Check]:
+    """Check each alternative of an ``either`` value (argument ``position``) on its own.
+
+    A network or a loss chosen by path gives one value per path; a mistake on any feasible
+    path is reported, saying so. A redundancy (PL001) is not a mistake: it is reported only
+    when every path has it.
+    """
+
+    def wrap(check: _Check) -> _Check:
+        @functools.wraps(check)
+        def checked(self: Any, *args: Any) -> None:
+            value = args[position]
+            if value is not None and value.kind == "either":
+                saved, self.on_path = self.on_path, True
+                try:
+                    for one in value.items:
+                        checked(self, *args[:position], one, *args[position + 1 :])
+                finally:
+                    self.on_path = saved
+                return
+            check(self, *args)
+
+        return checked  # type: ignore[return-value]
+
+    return wrap
 
 
 class _Sinks:
@@ -52,6 +84,7 @@ class _Sinks:
         line = value.line
         return ORIGIN_SLOT if line and line != expr.lineno else ""  # type: ignore[attr-defined]
 
+    @_on_each_path(1)
     def check_logits(
         self,
         expr: ast.expr,
@@ -97,6 +130,7 @@ class _Sinks:
         elif kind == "log10":
             self.check_log10(expr, value, target)
 
+    @_on_each_path(1)
     def check_probs(
         self, expr: ast.expr, value: _Value | None, family: str, target: str, dist: str
     ) -> None:
@@ -134,6 +168,7 @@ class _Sinks:
                 f"write `{dist}(logits={_short(expr)})`",
             )
 
+    @_on_each_path(3)
     def check_loss(
         self, loss: str, label: str, expr: ast.expr | None, value: _Value | None
     ) -> None:
@@ -169,6 +204,7 @@ class _Sinks:
                 "on the raw scores",
             )
 
+    @_on_each_path(0)
     def check_mean(self, value: _Value | None, target: str) -> None:
         if value is None or value.kind != "logit_mean" or value.node is None or self.muted:
             return
@@ -183,6 +219,7 @@ class _Sinks:
                 "e.g. pyro_logits.predictive_log_probs",
             )
 
+    @_on_each_path(1)
     def check_log10(self, expr: ast.expr, value: _Value | None, target: str) -> None:
         if value is not None and value.kind == "log10":
             self.report(

@@ -9,6 +9,7 @@ from .facts import (
     _DATA,
     _Args,
     _bound_names,
+    _dict_of,
     _dotted,
     _item,
     _list_of,
@@ -77,7 +78,10 @@ class _Statements:
         outs = [dict(env), dict(env)]
         self.block(node.body, outs[0])
         self.block(node.orelse, outs[1])
-        self.join(env, outs)
+        # A branch that raises, returns, breaks or continues does not reach the next statement.
+        bodies = (node.body, node.orelse)
+        going_on = [o for o, b in zip(outs, bodies, strict=True) if not _leaves(b)]
+        self.join(env, going_on or outs)
 
     def loop(self, node: Any, env: dict[str, _Value]) -> None:
         """What holds at the start of every iteration, and after the loop."""
@@ -262,6 +266,19 @@ class _Statements:
         elif isinstance(target, ast.Subscript):
             self.ev(target.value, env)
             self.ev(target.slice, env)
+            owner, key = target.value, target.slice
+            current = env.get(owner.id) if isinstance(owner, ast.Name) else None
+            if (
+                current is not None
+                and current.kind == "dict"
+                and isinstance(key, ast.Constant)
+                and isinstance(key.value, str)
+            ):
+                entries = {**dict(current.attrs), key.value: value}  # out["out"] = ...
+                updated = _dict_of(entries)
+                if updated is not None:
+                    env[owner.id] = updated  # type: ignore[union-attr]
+                    return
         for name in _bound_names([target], mutations=True):
             env.pop(name, None)
 
@@ -287,6 +304,11 @@ class _Statements:
             else:
                 part = items[len(items) - (len(targets) - index)]
             self.assign(target, part, expr, env)
+
+
+def _leaves(body: list[ast.stmt]) -> bool:
+    """Whether a block always jumps away (its last statement raises, returns or loops on)."""
+    return bool(body) and isinstance(body[-1], (ast.Return, ast.Raise, ast.Continue, ast.Break))
 
 
 # statement type -> the method that handles it
