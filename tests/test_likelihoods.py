@@ -119,17 +119,17 @@ def test_categorical_undefined_infinities_raise() -> None:
 def test_helpers_warn_on_log_softmax_and_validate_false_silences() -> None:
     z = torch.randn(32, 10, requires_grad=True)
     with pytest.warns(pl.LogSoftmaxAsLogitsWarning, match="pyro_logits.categorical"):
-        pl.categorical(F.log_softmax(z, -1))
+        pl.categorical(F.log_softmax(z, -1))  # noqa: PL001
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        pl.categorical(F.log_softmax(z, -1), validate=False)
+        pl.categorical(F.log_softmax(z, -1), validate=False)  # noqa: PL001
         pl.categorical(z)
 
 
 def test_observe_warns_on_softmax_as_logits_naming_the_site() -> None:
     z = torch.randn(32, 10, requires_grad=True)
     with pytest.warns(pl.ProbsAsLogitsWarning, match="site 'label'"):
-        pl.observe_categorical("label", torch.softmax(z, -1), torch.zeros(32, dtype=torch.long))
+        pl.observe_categorical("label", torch.softmax(z, -1), torch.zeros(32, dtype=torch.long))  # noqa: PL003
 
 
 def test_helper_and_messenger_warn_once_together() -> None:
@@ -139,9 +139,9 @@ def test_helper_and_messenger_warn_once_together() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with pl.check_logits():
-            pl.observe_categorical("label", F.log_softmax(z, -1), y)
+            pl.observe_categorical("label", F.log_softmax(z, -1), y)  # noqa: PL001
             pyro.sample("raw", pl.categorical(z, validate=False), obs=y)
-            pyro.sample("raw2", pl.categorical(F.softmax(z, -1), validate=False), obs=y)
+            pyro.sample("raw2", pl.categorical(F.softmax(z, -1), validate=False), obs=y)  # noqa: PL003
     assert [w.category for w in caught] == [pl.LogSoftmaxAsLogitsWarning, pl.ProbsAsLogitsWarning]
     assert "observe_categorical (site 'label')" in str(caught[0].message)
     assert "sample site 'raw2'" in str(caught[1].message)

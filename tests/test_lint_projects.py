@@ -357,6 +357,15 @@ PROJECTS: dict[str, dict[str, str]] = {
         F.cross_entropy(out["feats"], y)
         """,
     },
+    "getattr on a module with a constant name": {
+        "models.py": NET,
+        "train.py": """
+        import models
+
+        model = getattr(models, "Net")()
+        F.cross_entropy(model(x), y)  # expect: PL003
+        """,
+    },
     "a trainer's loss as a constructor default": {
         "model.py": NET,
         "trainer.py": """
@@ -376,6 +385,43 @@ PROJECTS: dict[str, dict[str, str]] = {
         """,
     },
 }
+
+SINGLE_FILE = {
+    "this package's helpers are sinks": (
+        """
+        import pyro_logits as pl
+        from pyro_logits import observe_categorical
+
+        pl.observe_bernoulli("y", {sig}, y)  # expect: PL003
+        pl.categorical({soft})  # expect: PL003
+        observe_categorical("y", {soft}, y)  # expect: PL003
+        torch.bernoulli(torch.sigmoid(z))
+        """
+    ),
+    ".data keeps what a tensor is": (
+        """
+        p = {soft}.data
+        F.cross_entropy(p, y)  # expect: PL003
+        """
+    ),
+    "normalised twice": (
+        """
+        lp = F.log_softmax({soft}, dim=1)  # expect: PL003
+        F.nll_loss(lp, y)
+        """
+    ),
+    "a with-logits loss wrapped in a loss class of the user's": (
+        """
+        class FocalLoss(nn.Module):
+            def forward(self, scores, target):
+                return F.binary_cross_entropy_with_logits(scores, target)  # expect: PL003
+
+        criterion = FocalLoss()
+        criterion({sig}, y)
+        """
+    ),
+}
+
 
 # Code that must stay clean whatever the network gives: the evidence differs by path.
 CLEAN = {
@@ -423,6 +469,15 @@ def test_the_mistake_is_reported_where_it_is(name: str, tmp_path: Path) -> None:
 def test_the_correct_twin_is_clean(name: str, tmp_path: Path) -> None:
     write(tmp_path, PROJECTS[name], CORRECT)
     assert found(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", list(SINGLE_FILE))
+@pytest.mark.parametrize("mistake", [True, False], ids=["mistake", "correct twin"])
+def test_single_file_constructs(name: str, mistake: bool, tmp_path: Path) -> None:
+    sig, soft = ("torch.sigmoid(z)", "F.softmax(z, dim=1)") if mistake else ("z", "z")
+    source = SINGLE_FILE[name].replace("{sig}", sig).replace("{soft}", soft)
+    write(tmp_path, {"train.py": source}, CORRECT)
+    assert found(tmp_path) == (expected(tmp_path) if mistake else [])
 
 
 @pytest.mark.parametrize("name", list(CLEAN))

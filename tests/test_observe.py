@@ -534,7 +534,7 @@ def test_validate_follows_pyros_switch() -> None:
     y = torch.zeros(8, dtype=torch.long)
     with pyro.validation_enabled(False), warnings.catch_warnings():
         warnings.simplefilter("error")
-        pl.observe_categorical("y", F.softmax(z, -1), y)
+        pl.observe_categorical("y", F.softmax(z, -1), y)  # noqa: PL003
         pl.categorical(torch.full((2, 3), math.nan))
     with pyro.validation_enabled(True), pytest.warns(pl.ProbsAsLogitsWarning, match="site 'y'"):
-        pl.observe_categorical("y", F.softmax(z, -1), y)
+        pl.observe_categorical("y", F.softmax(z, -1), y)  # noqa: PL003

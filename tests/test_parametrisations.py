@@ -237,7 +237,7 @@ def test_log_p_over_ln10_is_not_a_logit() -> None:
     assert_close(pl.logit(p), torch.log(p) - torch.log1p(-p), rtol=1e-15)
     assert pl.logit(p)[1].item() == 0.0 and base10[1].item() < -0.3
     # Used as Bernoulli logits, it describes different probabilities.
-    wrong = pl.bernoulli(base10, validate=False).probs
+    wrong = pl.bernoulli(base10, validate=False).probs  # noqa: PL005
     assert_close(wrong, torch.tensor([0.2689, 0.4253, 0.4886], dtype=torch.float64), rtol=1e-3)
     assert_close(pl.bernoulli(pl.logit(p)).probs, p, rtol=1e-14)
 

@@ -468,7 +468,7 @@ def hmm_model(helpers: bool, steps: int = 24):
                 with tones:
                     scores = torch.sigmoid(emission[state.squeeze(-1)])  # the mistake
                     if helpers:
-                        pl.observe_bernoulli(f"y_{t}", scores, sequences[:, t])
+                        pl.observe_bernoulli(f"y_{t}", scores, sequences[:, t])  # noqa: PL003
                     else:
                         pyro.sample(f"y_{t}", dist.Bernoulli(logits=scores), obs=sequences[:, t])  # noqa: PL003
 
@@ -496,8 +496,8 @@ def test_two_mistakes_warn_twice_and_a_new_warnings_block_warns_again() -> None:
 
     def twice() -> None:
         for _ in range(5):
-            pl.bernoulli(torch.sigmoid(z))
-            pl.bernoulli(F.logsigmoid(z))
+            pl.bernoulli(torch.sigmoid(z))  # noqa: PL003
+            pl.bernoulli(F.logsigmoid(z))  # noqa: PL004
 
     assert [w.category for w in caught(twice)] == [
         pl.ProbsAsLogitsWarning,

@@ -221,6 +221,13 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         root = self.aliases.get(root, root)
         return f"{root}.{rest}" if rest else root
 
+    def ours(self, func: ast.expr) -> bool:
+        """Whether ``func`` names a function of this package (``pl.observe_bernoulli``)."""
+        if isinstance(func, ast.Name):
+            return self.aliases.get(func.id, "").startswith("pyro_logits.")
+        dotted = _dotted(func.value) if isinstance(func, ast.Attribute) else None
+        return dotted is not None and self.qualify(dotted).split(".")[0] == "pyro_logits"
+
     def torch_like(self, func: ast.expr) -> bool:
         """Whether a callee comes from torch, pyro or numpyro (where ``probs`` comes first)."""
         if isinstance(func, ast.Name):

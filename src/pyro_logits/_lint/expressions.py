@@ -100,6 +100,8 @@ class _Expressions:
         kept = dict(owner.attrs).get(node.attr) if owner is not None else None
         if kept is not None:
             return kept
+        if node.attr == "data" and owner is not None and owner.kind in _KEPT_BY_SHAPE | {"data"}:
+            return owner  # x.data is x without its graph
         if not self.is_self(node.value):
             return self.module_member(node) or self.function_reference(node)
         assert self.cls is not None
@@ -288,6 +290,22 @@ class _Expressions:
         args = _Args(positional, values[: len(positional)], keywords)
 
         name, recv, function_form = self.callee(node)
+        helper = _OWN_HELPERS.get(name or "") if self.ours(func) else None
+        if helper is not None:  # pl.observe_bernoulli("y", torch.sigmoid(z), y)
+            family, position = helper
+            expr, value = args.get(position, "logits")
+            if expr is not None:
+                target = f"the logits of `{_short(func)}`"
+                self.check_logits(expr, value, family, target, f"`{_short(func)}`")
+            return None
+        getattr_call = (
+            isinstance(func, ast.Name) and func.id == "getattr" and "getattr" not in self.defs
+        )
+        if getattr_call and len(node.args) >= 2:  # getattr(models, "LeNet")
+            attr = node.args[1]
+            if isinstance(attr, ast.Constant) and isinstance(attr.value, str):
+                dotted = ast.Attribute(value=node.args[0], attr=attr.value, ctx=ast.Load())
+                return self.module_member(dotted)
         if name in _DISTRIBUTIONS and (target is None or target.kind not in ("class", "function")):
             self.check_distribution(name, args, positional=self.torch_like(func))
             return None
@@ -337,6 +355,10 @@ class _Expressions:
         line = node.lineno
         if name in _NORMALISERS:
             self.check_mean(in_value, f"`{_short(func)}`")
+            applied = _NORMALISERS[name]
+            if in_value is not None and in_value.kind == _SAME_FAMILY_OF.get(applied, applied):
+                target = f"the input of `{_short(func)}`"
+                self.check_logits(in_expr, in_value, None, target, f"`{_short(func)}`")
             return _Value(
                 _NORMALISERS[name],
                 f"`{_short(func)}` output",
@@ -520,6 +542,19 @@ class _Expressions:
 
 
 _SEQUENCES = frozenset({"list", "tuple"})
+
+
+# softmax(softmax(z)), log_softmax(softmax(z)), sigmoid(sigmoid(z)): normalised twice
+_SAME_FAMILY_OF = {"log_softmax": "softmax", "logsigmoid": "sigmoid"}
+
+
+# This package's own likelihood helpers: the family and the position of their logits.
+_OWN_HELPERS = {
+    "bernoulli": ("binary", 0),
+    "categorical": ("categorical", 0),
+    "observe_bernoulli": ("binary", 1),
+    "observe_categorical": ("categorical", 1),
+}
 
 
 # Calls that give back the network they are given, wrapped or copied.
