@@ -178,6 +178,31 @@ PROJECTS: dict[str, dict[str, str]] = {
         trainer.step(x, y)
         """,
     },
+    "a base class constructor given the loss through super().__init__": {
+        "model.py": NET,
+        "base.py": """
+        class BaseTrainer:
+            def __init__(self, model, criterion):
+                self.model = model
+                self.criterion = criterion
+
+            def step(self, x, y):
+                return self.criterion(self.model(x), y)  # expect: PL003
+        """,
+        "trainer.py": """
+        from base import BaseTrainer
+
+        class Trainer(BaseTrainer):
+            def __init__(self, model):
+                super().__init__(model, nn.CrossEntropyLoss())
+        """,
+        "main.py": """
+        from model import Net
+        from trainer import Trainer
+
+        Trainer(Net()).step(x, y)
+        """,
+    },
     "an instance passed to a method": {
         "model.py": NET,
         "trainer.py": """
@@ -357,6 +382,23 @@ PROJECTS: dict[str, dict[str, str]] = {
         F.cross_entropy(out["feats"], y)
         """,
     },
+    "a layer added to a sub-module in the constructor": {
+        "model.py": """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Sequential(nn.Linear(784, 10))
+                self.fc.add_module("out", {layer})
+
+            def forward(self, x):
+                return self.fc(x)
+        """,
+        "train.py": """
+        from model import Net
+
+        F.cross_entropy(Net()(x), y)  # expect: PL003
+        """,
+    },
     "getattr on a module with a constant name": {
         "models.py": NET,
         "train.py": """
@@ -437,10 +479,11 @@ CLEAN = {
 
 
 def write(root: Path, files: dict[str, str], net: str) -> None:
+    layer = "nn.Softmax(dim=1)" if net == MISTAKE else "nn.Identity()"
     for name, source in files.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        body = dedent(source).replace("{net}", net)
+        body = dedent(source).replace("{net}", net).replace("{layer}", layer)
         path.write_text(HEADER + body if body.strip() else body)
 
 
@@ -503,4 +546,17 @@ def test_a_finding_in_a_shared_file_is_reported_once(tmp_path: Path) -> None:
     files = dict(PROJECTS["the loss in a function of another file, the model given by the caller"])
     files["other.py"] = files["main.py"]
     write(tmp_path, files, MISTAKE)
+    assert found(tmp_path) == expected(tmp_path)
+
+
+def test_a_very_long_call_chain_degrades_to_silence_not_a_crash(tmp_path: Path) -> None:
+    chain = "".join(f"def f{i}(m, x):\n    return f{i + 1}(m, x)\n\n" for i in range(300))
+    chain += "def f300(m, x):\n    return F.cross_entropy(m(x), y)\n\n"
+    write(tmp_path, {"model.py": NET, "chain.py": "from model import Net\n" + chain}, MISTAKE)
+    (tmp_path / "main.py").write_text(
+        HEADER + "from chain import f0\nfrom model import Net\nf0(Net(), x)\n"
+    )
+    (tmp_path / "near.py").write_text(
+        HEADER + "from model import Net\nF.cross_entropy(Net()(x), y)  # expect: PL003\n"
+    )
     assert found(tmp_path) == expected(tmp_path)

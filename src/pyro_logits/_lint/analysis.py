@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from .expressions import _Expressions
+from .expressions import _Expressions, _grown
 from .facts import (
     _CALLABLE_KINDS,
     _DATA,
@@ -145,6 +145,7 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         self.attributes_set: dict[tuple[object, ...], dict[str, _Value | None]] = {}
         self.self_sets: dict[str, _Value | None] = {}
         self.classes: dict[ast.ClassDef, _ClassInfo] = {}
+        self.methods_read: set[ast.AST] = set()  # the methods of the classes read so far
         self.context: dict[ast.AST, tuple[_ClassInfo | None, str | None]] = {}
         self.pending: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
         # The scope being analysed.
@@ -296,13 +297,15 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         )
         if key in summaries or node in self.in_progress:
             return seen(summaries.get(key))  # type: ignore[arg-type]
+        if len(self.in_progress) >= MAX_CALL_DEPTH:
+            return None  # a call chain this deep is not followed further: nothing is claimed
         self.in_progress.add(node)
         cls, self_name = self.context.get(node, (owner, None))
         cls = owner or cls  # a base class's method runs on the subclass's object
         params = [*node.args.posonlyargs, *node.args.args]
         plain = not any(_dotted(d) in ("staticmethod", "classmethod") for d in node.decorator_list)
-        if cls is not None and cls.methods.get(node.name) is node and params and plain:
-            self_name = params[0].arg
+        if cls is not None and node in self.methods_read and params and plain:
+            self_name = params[0].arg  # a method of the class or of one of its bases
         saved = (self.cls, self.self_name, self.func, self.locals, self.returns, self.scope)
         saved_foreign, saved_sets = self.in_foreign, self.self_sets
         self.self_sets = {}
@@ -397,6 +400,9 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         foreign = self.foreign_file(node) is not None
         classes = self.project.classes if foreign else self.classes  # type: ignore[union-attr]
         if node in classes:
+            self.methods_read.update(
+                s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
+            )
             return classes[node]  # type: ignore[return-value]
         info = _ClassInfo(node)
         classes[node] = info
@@ -413,6 +419,7 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         own = [s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
         for stmt in own:
             info.methods[stmt.name] = stmt
+            self.methods_read.add(stmt)
         info.is_module = (
             inherited
             or "forward" in info.methods
@@ -423,6 +430,7 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         )
         assigned: dict[str, list[_Value | None]] = {}
         mutated: set[str] = set()
+        grown: list[tuple[int, str, str, list[_Value | None]]] = []
         saved = (self.cls, self.self_name, self.locals, self.muted, self.scope, self.in_foreign)
         file = self.foreign_file(node)
         self.scope, self.in_foreign = self.scope_of(file), file
@@ -448,7 +456,11 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
                     elif isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute):
                         owner = inner.func.value
                         if inner.func.attr in _MUTATORS and isinstance(owner, ast.Attribute):
-                            mutated.add(owner.attr)
+                            if _dotted(owner.value) == me:  # self.fc.add_module("sm", Softmax())
+                                added = [self.ev(a, {}) for a in inner.args]
+                                grown.append((inner.lineno, owner.attr, inner.func.attr, added))
+                            else:
+                                mutated.add(owner.attr)
                     elif (
                         isinstance(inner, ast.Subscript)
                         and isinstance(inner.ctx, ast.Store)
@@ -464,6 +476,13 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
                 value = _same(value, other)
             if value is not None and attr not in mutated:
                 info.attrs[attr] = value
+        for _, attr, method, added in sorted(grown, key=lambda g: g[0]):
+            if attr in info.attrs:
+                extended = _grown(info.attrs[attr], method, added)
+                if extended is None:
+                    del info.attrs[attr]
+                else:
+                    info.attrs[attr] = extended
         return info
 
     # -- scopes: paths, names -----------------------------------------------------------------
@@ -530,6 +549,8 @@ def _kept_globally(value: _Value) -> bool:
     return value.kind in _GLOBAL_KINDS
 
 
+# Calls followed inside calls at most this deep; a deeper chain gives nothing (never a crash).
+MAX_CALL_DEPTH = 24
 _HARMLESS = frozenset({"PL001"})
 _ON_ONE_PATH = " (on one of the paths that choose the network or the loss)"
 _ATTRIBUTE_KINDS = _MODULE_KINDS | {"either"}

@@ -97,9 +97,13 @@ class _Expressions:
         constructor set; ``module.<name>`` a class or function of the project.
         """
         owner = self.ev(node.value, env)
-        kept = dict(owner.attrs).get(node.attr) if owner is not None else None
-        if kept is not None:
-            return kept
+        if owner is not None and owner.kind == "instance" and isinstance(owner.node, ast.ClassDef):
+            # What the class sets the same way for every object (self.fc = nn.Linear(...),
+            # grown by add_module) first, then what this object's constructor was given.
+            fixed = self.class_info(owner.node).attrs.get(node.attr)
+            kept = fixed or dict(owner.attrs).get(node.attr)
+            if kept is not None:
+                return kept
         if node.attr == "data" and owner is not None and owner.kind in _KEPT_BY_SHAPE | {"data"}:
             return owner  # x.data is x without its graph
         if not self.is_self(node.value):
@@ -266,10 +270,14 @@ class _Expressions:
     def call(self, node: ast.Call, env: dict[str, _Value]) -> _Value | None:
         func = node.func
         receiver = target = None
+        on_self = False  # a method run on this object: what it sets on self is kept
         if isinstance(func, ast.Attribute):
             receiver = self.ev(func.value, env)
             if self.is_self(func.value):
-                target = self.ev(func, env)
+                target, on_self = self.ev(func, env), True
+            elif _is_super(func.value) and self.cls is not None:  # super().__init__(model)
+                receiver = self.lookup(self.self_name, env) if self.self_name else None
+                target, on_self = self.inherited(func.attr), True
             else:
                 target = self.module_member(func) or self.method(receiver, func.attr)
         elif self.is_self(func):
@@ -314,7 +322,7 @@ class _Expressions:
             self.check_logits(expr, value, None, f"`logits=` of `{_short(func)}`")
         if target is not None and target.kind in _CALLABLE_KINDS:
             bound_to = receiver if isinstance(func, ast.Attribute) else None
-            return self.call_value(node, target, args, bound_to)
+            return self.call_value(node, target, args, bound_to, on_self=on_self)
         if (
             isinstance(func, ast.Attribute)
             and func.attr in ("forward", "__call__")
@@ -485,12 +493,42 @@ class _Expressions:
         found = info.methods.get(name)
         return _Value("function", node=found, owner=info) if found is not None else None
 
+    def inherited(self, name: str) -> _Value | None:
+        """``super().<name>``: the method of a base of the class that defines this method."""
+        assert self.cls is not None
+        owner = self.defining_class(self.cls.node)
+        for base in owner.bases if owner is not None else []:
+            base_node = self.class_of(base, owner)  # type: ignore[arg-type]
+            found = self.class_info(base_node).methods.get(name) if base_node else None
+            if found is not None:
+                return _Value("function", node=found, owner=self.cls)
+        return None
+
+    def defining_class(self, cls: ast.ClassDef, depth: int = 0) -> ast.ClassDef | None:
+        """The class in ``cls`` and its bases whose body defines the method being analysed."""
+        if self.func in cls.body:
+            return cls
+        for base in cls.bases if depth < 16 else []:
+            base_node = self.class_of(base, cls)
+            found = self.defining_class(base_node, depth + 1) if base_node else None
+            if found is not None:
+                return found
+        return None
+
     def call_value(
-        self, node: ast.Call, target: _Value, args: _Args, receiver: _Value | None = None
+        self,
+        node: ast.Call,
+        target: _Value,
+        args: _Args,
+        receiver: _Value | None = None,
+        *,
+        on_self: bool = False,
     ) -> _Value | None:
         """A call of something whose value is known: a module, a loss, a class or a function.
 
-        ``receiver`` is the object a method is called on; its method sees it as ``self``.
+        ``receiver`` is the object a method is called on; its method sees it as ``self``. With
+        ``on_self`` (``self.setup(...)``, ``super().__init__(...)``) what the method sets on
+        ``self`` is kept on this object too.
         """
         in_expr, in_value = args.get(0, "input")
         if target.kind == "either":  # called on one path or another: each is followed
@@ -528,6 +566,11 @@ class _Expressions:
             if target.owner is not None and receiver is not None and receiver.kind == "instance":
                 bindings.update(_self_binding(target.node, receiver))
             summary = self.function_summary(target.node, target.owner, bindings)
+            if on_self:
+                key = self.summary_key(target.node, target.owner, bindings)
+                for attr, value in self.attributes_set.get(key, {}).items():
+                    earlier = self.self_sets.get(attr, value)
+                    self.self_sets[attr] = _same(earlier, value)
         if (
             summary is not None
             and _batched(in_value)
@@ -573,6 +616,13 @@ _KEPT_BY_INDEXING = _KEPT_BY_SHAPE - {"log_softmax"}
 
 
 _GROWERS = frozenset({"append", "extend", "insert", "add_module"})
+
+
+def _is_super(node: ast.AST) -> bool:
+    """``super()`` (or ``super(Cls, self)``)."""
+    return (
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super"
+    )
 
 
 def _self_binding(method: ast.FunctionDef | ast.AsyncFunctionDef, obj: _Value) -> dict[str, _Value]:
