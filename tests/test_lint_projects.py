@@ -452,6 +452,23 @@ SINGLE_FILE = {
         F.nll_loss(lp, y)
         """
     ),
+    "a Lightning module's training_step": (
+        """
+        import pytorch_lightning as L
+
+        class Classifier(L.LightningModule):
+            def __init__(self):
+                super().__init__()
+                self.net = nn.Sequential(nn.Linear(784, 10), {layer})
+
+            def forward(self, x):
+                return self.net(x)
+
+            def training_step(self, batch, batch_idx):
+                x, y = batch
+                return F.cross_entropy(self(x), y)  # expect: PL003
+        """
+    ),
     "a with-logits loss wrapped in a loss class of the user's": (
         """
         class FocalLoss(nn.Module):
@@ -519,7 +536,7 @@ def test_the_correct_twin_is_clean(name: str, tmp_path: Path) -> None:
 def test_single_file_constructs(name: str, mistake: bool, tmp_path: Path) -> None:
     sig, soft = ("torch.sigmoid(z)", "F.softmax(z, dim=1)") if mistake else ("z", "z")
     source = SINGLE_FILE[name].replace("{sig}", sig).replace("{soft}", soft)
-    write(tmp_path, {"train.py": source}, CORRECT)
+    write(tmp_path, {"train.py": source}, MISTAKE if mistake else CORRECT)
     assert found(tmp_path) == (expected(tmp_path) if mistake else [])
 
 

@@ -21,17 +21,26 @@ PL009    logits passed as ``probs`` (the first positional argument is ``probs``)
 =======  ==========================================================================
 
 How values are followed
-    Within one function (or the module body) a name assigned from ``log_softmax``, ``softmax``,
-    ``sigmoid``, ``logsigmoid``, a base-10 log or ``logits.mean(0)`` keeps that provenance until it
-    is reassigned; any other expression (``lhat * 2``, ``lhat / T``), an in-place method
-    (``lhat.mul_(2)``) or an item assignment (``lhat[0] = 0``) clears it. Value-preserving methods
-    (``.detach()``, ``.to()``, ``.float()``, ...) keep it. After ``if``/``else``, loops and
-    ``try`` a provenance survives only if every path agrees, so a finding means the value has
-    that provenance on every path. Calls are followed through ``nn.LogSoftmax``/``nn.Softmax``/
-    ``nn.Sigmoid``/``nn.LogSigmoid`` modules and an ``nn.Sequential`` ending in one (assigned to a
-    local name or to ``self.<attr>``), loss modules (``nn.CrossEntropyLoss()`` and friends), and
-    functions, methods and ``nn.Module`` classes of the same file whose every ``return`` gives the
-    same provenance.
+    As Python binds them, by one evaluation per kind of expression and statement (the design is
+    in :mod:`pyro_logits._lint.analysis`). A name assigned from ``log_softmax``, ``softmax``,
+    ``sigmoid``, ``logsigmoid``, a base-10 log or ``logits.mean(0)`` keeps that provenance until
+    it is reassigned; any other expression (``lhat * 2``, ``lhat / T``), an in-place method
+    (``lhat.mul_(2)``) or an item assignment (``lhat[0] = 0``) clears it; value-preserving
+    methods (``.detach()``, ``.to()``, ``.data``, ...) keep it. Tuples keep each position
+    (``out, feats = model(x)``, ``model(x)[0]``, starred and nested unpacking), dicts their
+    constant keys (``out["logits"]``). Calls are followed into functions, methods, constructors
+    and ``forward`` (``model(x)``, ``self.net.predict(x)``, ``trainer.fit(model)``), with
+    inheritance and ``super().__init__(...)``; an object keeps what its constructor set
+    (``self.criterion = criterion``). Imports are followed into the other linted files in every
+    form (``import m``, ``from pkg import Net`` through a package's ``__init__``, relative and
+    star imports), from notebooks too, and a mistake found in another file by following a call
+    is reported in that file, once.
+
+    Paths: after ``if``/``else``, loops and ``try`` a tensor's provenance survives only if every
+    path agrees, so weak evidence never becomes a finding. A network, a loss or a class that
+    differs by path (``if``/``elif`` over architectures, a helper returning one of several
+    losses, a registry ``MODELS[name]``) is followed on every path, and a mistake on one
+    feasible path is reported, saying so; a redundancy (PL001) only when every path has it.
 
 Wrong dim (PL002)
     ``dim=0`` is only wrong when dim 0 indexes examples, which a static checker cannot see in

@@ -1,12 +1,47 @@
-"""The AST analysis: follows provenance through names and calls and records findings.
+"""The AST analysis: an abstract interpreter that follows values and records findings.
 
-The analyzer is put together from one concern per module: :mod:`.statements` (how each kind of
-statement moves what is known of names), :mod:`.expressions` (what each kind of expression
-gives, and the calls that make values known), :mod:`.sinks` (the places that expect logits,
-probabilities or log-probabilities, where findings are made), :mod:`.facts` (the lookup tables
-and the value record) and :mod:`.project` (other files of the linted tree). This module holds
-the driver and the scopes: functions analysed once per set of known arguments, classes, names.
-Findings are data (:class:`_Report`), turned into messages by :func:`_analyse`.
+Design
+    A *value* (:class:`~pyro_logits._lint.facts._Value`) is what the analysis knows of an
+    expression: a tensor's provenance (``softmax`` output, ``log_softmax`` over dim 0 of a
+    batch, raw network scores, ...), or structure: a tuple (each position), a dict (constant
+    keys), a list (what every element is), an object of a project class (the class and what
+    its constructor set on ``self``), a class, a function, a module, a loss, or ``either`` (a
+    callable that differs by path). ``None`` is "nothing known": every rule below degrades to
+    it, never to a guess.
+
+    Evaluation: one method per kind of expression (:mod:`.expressions`) and statement
+    (:mod:`.statements`), as Python evaluates them. Names resolve through the function's
+    environment, then its module's scope (:class:`_ModuleScope`: definitions, imports, module
+    values), with the same rule in every file: a definition of another file is analysed in that
+    file's scope.
+
+    Calls: one rule for functions, methods, constructors and ``__call__`` -> ``forward``. The
+    callee is analysed once per set of known arguments (``self`` included), giving a summary of
+    what it returns and what it sets on ``self``; summaries are shared by the files of a
+    project. Findings are made at the sinks (:mod:`.sinks`), wherever the analysis is; one made
+    in another linted file is reported there (:class:`~pyro_logits._lint.project.Project`).
+
+    Joins: tensors keep what every path agrees on (weak evidence); callables become ``either``,
+    followed on every path (a mistake on one feasible path is a mistake).
+
+    Bounds: call chains are followed :data:`MAX_CALL_DEPTH` deep, re-exports
+    :data:`~pyro_logits._lint.project.MAX_REEXPORTS` modules, ``either`` holds at most
+    :data:`~pyro_logits._lint.facts.MAX_ALTERNATIVES` callables, recursion is cut at the first
+    repeat. Beyond them the analysis gives nothing rather than crash.
+
+    Out of reach, and why: values built at run time (``getattr(m, name)`` with a computed name,
+    ``importlib``, registries filled by decorators), containers mutated through aliases,
+    attributes set from outside the class (``model.head = nn.Softmax()``), tensors written into
+    pre-allocated buffers (``outputs[t] = ...``), and code outside the linted files (installed
+    packages are not read). A softmax over dim 0 is judged only where it is consumed as logits,
+    probabilities or a loss input: elsewhere (``argmax``, a return) a batch-by-batch matrix,
+    as in contrastive losses, makes dim 0 legitimate.
+
+The modules: :mod:`.statements`, :mod:`.expressions`, :mod:`.sinks` (the places that expect
+logits, probabilities or log-probabilities), :mod:`.facts` (the lookup tables and the value
+record) and :mod:`.project` (the files of one lint run). This module holds the driver, the
+module scopes, functions analysed per set of known arguments, and classes. Findings are data
+(:class:`_Report`), turned into messages by :func:`_analyse`.
 """
 
 from __future__ import annotations
