@@ -1,7 +1,8 @@
 """How fast ``pyro-logits lint`` is: start-up on one small file, and throughput on real trees.
 
 Prints a table and writes JSON. The trees are the installed ``torch`` and ``pyro`` sources (found
-without importing either); throughput is measured in this process, after start-up.
+without importing either); each throughput is measured in a fresh process, after start-up, which
+also reports its peak memory (resident set size).
 
 Run: ``python benchmarks/lint_speed.py [--max-files N] [--out runs/benchmarks]``.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import multiprocessing
+import resource
 import statistics
 import subprocess
 import sys
@@ -54,6 +57,13 @@ def one_small_file(repeat: int) -> dict[str, float]:
     return {"median_seconds": statistics.median(times), "python_startup_seconds": bare}
 
 
+def in_fresh_process(root: Path, max_files: int, follow_imports: bool) -> dict[str, object]:
+    """:func:`throughput` in a new interpreter, with that process's peak memory."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        return pool.apply(throughput, (root, max_files), {"follow_imports": follow_imports})
+
+
 def throughput(root: Path, max_files: int, *, follow_imports: bool) -> dict[str, object]:
     """Files and lines per second over ``root``, as one project or file by file."""
     from tqdm.auto import tqdm
@@ -75,6 +85,8 @@ def throughput(root: Path, max_files: int, *, follow_imports: bool) -> dict[str,
         "files_per_second": len(files) / seconds,
         "lines_per_second": lines / seconds,
         "findings": findings,
+        # ru_maxrss is in KiB on Linux
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 
@@ -88,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
 
     small = one_small_file(args.repeat)
     trees = [
-        throughput(package_dir(name), args.max_files, follow_imports=follow)
+        in_fresh_process(package_dir(name), args.max_files, follow)
         for name in ("torch", "pyro")
         for follow in (True, False)
     ]
@@ -96,13 +108,13 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         f"one small file, fresh interpreter: {small['median_seconds']:.3f} s "
         f"(python -c pass: {small['python_startup_seconds']:.3f} s)"
     )
-    header = ("tree", "imports", "files", "lines", "s", "files/s", "lines/s", "findings")
-    print("\n{:8} {:>9} {:>6} {:>9} {:>7} {:>8} {:>9} {:>8}".format(*header))
+    header = ("tree", "imports", "files", "lines", "s", "files/s", "lines/s", "findings", "MiB")
+    print("\n{:8} {:>9} {:>6} {:>9} {:>7} {:>8} {:>9} {:>8} {:>6}".format(*header))
     for t in trees:
         print(
             f"{Path(str(t['tree'])).name:8} {'followed' if t['follow_imports'] else 'not':>9} "
             f"{t['files']:6d} {t['lines']:9d} {t['seconds']:7.2f} {t['files_per_second']:8.0f} "
-            f"{t['lines_per_second']:9.0f} {t['findings']:8d}"
+            f"{t['lines_per_second']:9.0f} {t['findings']:8d} {t['peak_rss_mib']:6.0f}"
         )
     result = {"one_small_file": small, "trees": trees, "python": sys.version.split()[0]}
     out = Path(args.out)
