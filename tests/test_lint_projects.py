@@ -41,6 +41,19 @@ class Net(nn.Module):
         return {net}, feats
 """
 
+CLASSIFIER = """
+
+class Classifier:
+    def __init__(self, net):
+        self.net = net
+
+    def set_loss(self, loss):
+        self.loss = loss
+
+    def step(self, x, y):
+        return self.loss(self.net(x), y)  # expect: PL003
+"""
+
 PROJECTS: dict[str, dict[str, str]] = {
     "a tuple returned and unpacked in another file": {
         "model.py": TUPLE_NET,
@@ -480,6 +493,101 @@ SINGLE_FILE = {
         """
     ),
 }
+
+
+PATH_PROJECTS: dict[str, dict[str, str]] = {
+    "a redundancy on every path is reported": {
+        "models.py": """
+            class A(nn.Module):
+                def forward(self, x):
+                    return F.log_softmax(x, dim=1)
+
+            class B(nn.Module):
+                def forward(self, x):
+                    return F.log_softmax(x * 2, dim=1)
+            """,
+        "train.py": """
+            from models import A, B
+
+            model = A() if args.a else B()
+            F.cross_entropy(model(x), y)  # expect: PL001
+            """,
+    },
+    "a redundancy on one path only is not": {
+        "models.py": """
+            class A(nn.Module):
+                def forward(self, x):
+                    return F.log_softmax(x, dim=1)
+
+            class B(nn.Module):
+                def forward(self, x):
+                    return x
+            """,
+        "train.py": """
+            from models import A, B
+
+            model = A() if args.a else B()
+            F.cross_entropy(model(x), y)
+            """,
+    },
+    "a network known on one path, unknown on the other": {
+        "model.py": NET,
+        "train.py": """
+            from model import Net
+
+            if not args.resume:
+                model = Net()
+            else:
+                model = torch.load(args.resume)
+            F.cross_entropy(model(x), y)  # expect: PL003
+            """,
+    },
+    "an object whose attribute is set, and a setter method": {
+        "model.py": NET + CLASSIFIER,
+        "train.py": """
+            from model import Classifier, Net
+
+            clf = Classifier(Net())
+            clf.name = "softmax head"
+            clf.set_loss(nn.CrossEntropyLoss())
+            clf.step(x, y)
+            """,
+    },
+    "a dict updated with another and read back": {
+        "model.py": """
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = nn.Linear(784, 10)
+
+                def head(self, x):
+                    return {"exist": F.softmax(self.fc(x), dim=1)}
+
+                def forward(self, x):
+                    output = {"feats": x}
+                    output.update(self.head(x))
+                    return output
+            """,
+        "train.py": """
+            from model import Net
+
+            F.cross_entropy(Net()(x)["exist"], y)  # expect: PL003
+            """,
+    },
+    "iterating over a tensor of probabilities": {
+        "train.py": """
+            outputs = F.softmax(net(x), dim=-1)
+            for out in outputs:
+                F.cross_entropy(out, y)  # expect: PL003
+            """,
+    },
+}
+
+
+@pytest.mark.parametrize("name", list(PATH_PROJECTS))
+def test_paths_objects_and_containers(name: str, tmp_path: Path) -> None:
+    write(tmp_path, PATH_PROJECTS[name], MISTAKE)
+    assert found(tmp_path) == expected(tmp_path)
 
 
 # Code that must stay clean whatever the network gives: the evidence differs by path.

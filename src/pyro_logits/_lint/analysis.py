@@ -165,6 +165,7 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         self.reported_means: set[ast.AST] = set()
         self.muted = False
         self.on_path = False  # checking one of the values a network or loss chosen by path gives
+        self.held_back: list[tuple[ast.AST, str, str, int]] = []  # harmless findings on a path
         self.project = project
         self.own_path = Path(path).resolve() if project is not None else None
         self.in_foreign: Path | None = None  # the other file whose definition is analysed
@@ -179,6 +180,7 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         # What each analysed method set on self (self.loss = loss), per function_summary key.
         self.attributes_set: dict[tuple[object, ...], dict[str, _Value | None]] = {}
         self.self_sets: dict[str, _Value | None] = {}
+        self.last_sets: dict[str, _Value] = {}  # what the last method called set on self
         self.classes: dict[ast.ClassDef, _ClassInfo] = {}
         self.methods_read: set[ast.AST] = set()  # the methods of the classes read so far
         self.context: dict[ast.AST, tuple[_ClassInfo | None, str | None]] = {}
@@ -291,7 +293,10 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         A finding in another linted file, made while following a call into it, is reported
         there (once, however many files lead to it).
         """
-        if self.muted or (self.on_path and code in _HARMLESS):
+        if self.muted:
+            return
+        if self.on_path and code in _HARMLESS:  # on every path, or not at all (see sinks)
+            self.held_back.append((node, code, message, origin))
             return
         if self.on_path:
             message += _ON_ONE_PATH

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 from collections.abc import Sequence
 
 from .facts import (
@@ -25,6 +26,7 @@ from .facts import (
     _RESHAPE,
     _STAR_NAMES,
     _UNKNOWN,
+    UNKNOWN_PATH,
     _Args,
     _batched,
     _bound_names,
@@ -39,6 +41,7 @@ from .facts import (
     _list_of,
     _loader_targets,
     _number,
+    _paths,
     _same,
     _short,
     _stacked_logits,
@@ -322,7 +325,14 @@ class _Expressions:
             self.check_logits(expr, value, None, f"`logits=` of `{_short(func)}`")
         if target is not None and target.kind in _CALLABLE_KINDS:
             bound_to = receiver if isinstance(func, ast.Attribute) else None
-            return self.call_value(node, target, args, bound_to, on_self=on_self)
+            self.last_sets = {}
+            result = self.call_value(node, target, args, bound_to, on_self=on_self)
+            holder = func.value if isinstance(func, ast.Attribute) else None
+            if self.last_sets and isinstance(holder, ast.Name) and _is_object(receiver):
+                # clf.set_loss(loss): the object now holds what the method set on self
+                attrs = {**dict(receiver.attrs), **self.last_sets}  # type: ignore[union-attr]
+                env[holder.id] = dataclasses.replace(receiver, attrs=tuple(sorted(attrs.items())))
+            return result
         if (
             isinstance(func, ast.Attribute)
             and func.attr in ("forward", "__call__")
@@ -485,6 +495,11 @@ class _Expressions:
 
     def method(self, receiver: _Value | None, name: str) -> _Value | None:
         """``obj.name`` for an object of a project class: the method (inherited ones too)."""
+        if receiver is not None and receiver.kind == "either":  # an object chosen by path
+            return _either(
+                self.method(one, name) if one != UNKNOWN_PATH else UNKNOWN_PATH
+                for one in receiver.items
+            )
         if receiver is None or receiver.kind != "instance":
             return None
         if not isinstance(receiver.node, ast.ClassDef):
@@ -532,11 +547,10 @@ class _Expressions:
         """
         in_expr, in_value = args.get(0, "input")
         if target.kind == "either":  # called on one path or another: each is followed
-            results = [self.call_value(node, one, args, receiver) for one in target.items]
-            known = list(dict.fromkeys(r for r in results if r is not None))
-            if len(known) <= 1:
-                return known[0] if known else None
-            return _Value("either", items=tuple(known))  # what each path gives
+            return _paths(
+                self.call_value(node, one, args, receiver) if one != UNKNOWN_PATH else None
+                for one in target.items
+            )
         if target.kind == "module":
             if not target.returns:
                 return _scores(in_value)
@@ -566,9 +580,11 @@ class _Expressions:
             if target.owner is not None and receiver is not None and receiver.kind == "instance":
                 bindings.update(_self_binding(target.node, receiver))
             summary = self.function_summary(target.node, target.owner, bindings)
+            key = self.summary_key(target.node, target.owner, bindings)
+            sets = self.attributes_set.get(key, {})
+            self.last_sets = {k: v for k, v in sets.items() if v is not None}
             if on_self:
-                key = self.summary_key(target.node, target.owner, bindings)
-                for attr, value in self.attributes_set.get(key, {}).items():
+                for attr, value in sets.items():
                     earlier = self.self_sets.get(attr, value)
                     self.self_sets[attr] = _same(earlier, value)
         if (
@@ -615,7 +631,11 @@ _KEPT_BY_SHAPE = frozenset({"log_softmax", "softmax", "sigmoid", "logsigmoid", "
 _KEPT_BY_INDEXING = _KEPT_BY_SHAPE - {"log_softmax"}
 
 
-_GROWERS = frozenset({"append", "extend", "insert", "add_module"})
+_GROWERS = frozenset({"append", "extend", "insert", "add_module", "update"})
+
+
+def _is_object(value: _Value | None) -> bool:
+    return value is not None and value.kind == "instance"
 
 
 def _is_super(node: ast.AST) -> bool:
@@ -640,7 +660,15 @@ def _scores(x: _Value | None) -> _Value:
 
 
 def _grown(current: _Value, method: str, values: Sequence[_Value | None]) -> _Value | None:
-    """A list after ``.append(v)``/``.extend(vs)``, or an nn.Sequential after ``.add_module``."""
+    """A list after ``.append(v)``/``.extend(vs)``, an nn.Sequential after ``.add_module``...
+
+    ... or a dict after ``.update(other)``.
+    """
+    if current.kind == "dict" or method == "update":
+        other = values[0] if values else None
+        if current.kind != "dict" or other is None or other.kind != "dict":
+            return None  # updated with what is not known
+        return _dict_of({**dict(current.attrs), **dict(other.attrs)})
     if current.kind == "module" and method in ("add_module", "append"):
         added = values[-1] if values else None
         return added if added is not None and added.kind == "module" else _Value("module")

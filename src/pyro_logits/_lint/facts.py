@@ -162,6 +162,9 @@ def _same(a: _Value | None, b: _Value | None) -> _Value | None:
     still a mistake. Tensors keep what every path agrees on: their evidence is weaker.
     """
     if a is None or b is None:
+        known = b if a is None else a
+        if known is not None and known.kind in _CALLABLE_KINDS:
+            return _either([known, UNKNOWN_PATH])  # a network on one path, nothing known on another
         return None
     if a == b:
         return a
@@ -193,25 +196,43 @@ def _same(a: _Value | None, b: _Value | None) -> _Value | None:
 
 
 MAX_ALTERNATIVES = 8
+UNKNOWN_PATH = _Value("unknown", "a path on which nothing is known")
 
 
 def _either(values: Iterable[_Value | None]) -> _Value | None:
-    """Any one of the callables ``values`` (at most :data:`MAX_ALTERNATIVES` of them)."""
+    """Any one of the callables ``values`` (at most :data:`MAX_ALTERNATIVES` of them).
+
+    :data:`UNKNOWN_PATH` stands for a path on which nothing is known: the others are still
+    followed (a mistake on one feasible path is a mistake).
+    """
     alternatives: dict[_Value, None] = {}
     for value in values:
-        if value is None or value.kind not in _CALLABLE_KINDS:
+        if value is None or (value.kind not in _CALLABLE_KINDS and value != UNKNOWN_PATH):
             return None
         alternatives.update(dict.fromkeys(value.items if value.kind == "either" else (value,)))
-    if not alternatives or len(alternatives) > MAX_ALTERNATIVES:
+    known = [v for v in alternatives if v != UNKNOWN_PATH]
+    if not known or len(alternatives) > MAX_ALTERNATIVES:
         return None
     only = list(alternatives)
     return only[0] if len(only) == 1 else _Value("either", items=tuple(only))
 
 
-def _dict_of(entries: dict[str, _Value | None]) -> _Value | None:
-    """A dict with constant keys; ``None`` when nothing is known of any entry."""
-    known = tuple((k, v) for k, v in entries.items() if v is not None)
-    return _Value("dict", attrs=known) if known else None
+def _paths(values: Iterable[_Value | None]) -> _Value | None:
+    """What each path gives (``either``), once a callable chosen by path has run.
+
+    Unlike :func:`_either` the values may be tensors: each is judged on its own at a sink. A
+    path that gives nothing known stays an unknown path.
+    """
+    given = list(dict.fromkeys(v if v is not None else UNKNOWN_PATH for v in values))
+    known = [v for v in given if v != UNKNOWN_PATH]
+    if not known or len(given) > MAX_ALTERNATIVES:
+        return None
+    return given[0] if len(given) == 1 else _Value("either", items=tuple(given))
+
+
+def _dict_of(entries: dict[str, _Value | None]) -> _Value:
+    """A dict with constant keys (the entries known so far; others may be added later)."""
+    return _Value("dict", attrs=tuple((k, v) for k, v in entries.items() if v is not None))
 
 
 _EMPTY_LIST = _Value("list", "empty")
@@ -233,6 +254,8 @@ def _item(value: _Value | None, index: int, length: int | None = None) -> _Value
     """
     if value is None:
         return None
+    if value.kind == "either":  # a network chosen by path: this position on each path
+        return _paths(_item(v, index, length) for v in value.items)
     if value.kind == "tuple":
         if length is not None and length != len(value.items):
             return None
@@ -371,8 +394,12 @@ def _bound_names(nodes: Iterable[ast.AST], *, mutations: bool) -> set[str]:
             out.add(node.rest)
         elif mutations:
             root = None
-            if isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(node.ctx, ast.Store):
-                root = node.value
+            stored = isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(
+                node.ctx, ast.Store
+            )
+            # x[i] = ... and x.data = ... change a tensor; model.name = ... leaves what model is
+            if stored and (isinstance(node, ast.Subscript) or node.attr == "data"):  # type: ignore[attr-defined]
+                root = node.value  # type: ignore[attr-defined]
             elif (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)

@@ -37,12 +37,17 @@ def _on_each_path(position: int) -> Callable[[_Check], _Check]:
         def checked(self: Any, *args: Any) -> None:
             value = args[position]
             if value is not None and value.kind == "either":
-                saved, self.on_path = self.on_path, True
+                saved = (self.on_path, self.held_back)
+                self.on_path, self.held_back = True, []
                 try:
                     for one in value.items:
                         checked(self, *args[:position], one, *args[position + 1 :])
+                    held = self.held_back
                 finally:
-                    self.on_path = saved
+                    self.on_path, self.held_back = saved
+                # A redundancy every path has is reported once, as any finding.
+                if held and len(held) == len(value.items):
+                    self.report(*held[0])
                 return
             check(self, *args)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 from typing import Any
 
 from .facts import (
@@ -98,13 +99,11 @@ class _Statements:
         if not isinstance(node, ast.While):
             inner.update(dict.fromkeys(_loader_targets(node.target, node.iter), _DATA))
             items = self.ev(node.iter, dict(env)) if isinstance(node.iter, ast.Name) else None
-            if (
-                isinstance(node.target, ast.Name)
-                and items is not None
-                and items.kind in ("list", "tuple")
-                and items.element is not None
-            ):
-                inner[node.target.id] = items.element  # for out in outputs
+            if isinstance(node.target, ast.Name) and items is not None:
+                if items.kind in ("list", "tuple") and items.element is not None:
+                    inner[node.target.id] = items.element  # for out in outputs
+                elif items.kind in _ROWS_KEEP:  # for p in probs: each row is probabilities
+                    inner[node.target.id] = dataclasses.replace(items, dim0=False)
         self.block(node.body, inner)
         after = _merge([entry, inner])
         self.block(node.orelse, after)
@@ -275,10 +274,8 @@ class _Statements:
                 and isinstance(key.value, str)
             ):
                 entries = {**dict(current.attrs), key.value: value}  # out["out"] = ...
-                updated = _dict_of(entries)
-                if updated is not None:
-                    env[owner.id] = updated  # type: ignore[union-attr]
-                    return
+                env[owner.id] = _dict_of(entries)  # type: ignore[union-attr]
+                return
         for name in _bound_names([target], mutations=True):
             env.pop(name, None)
 
@@ -304,6 +301,10 @@ class _Statements:
             else:
                 part = items[len(items) - (len(targets) - index)]
             self.assign(target, part, expr, env)
+
+
+# Provenances a row keeps (iterating over a tensor gives its rows along dim 0).
+_ROWS_KEEP = frozenset({"softmax", "sigmoid", "logsigmoid", "log10"})
 
 
 def _leaves(body: list[ast.stmt]) -> bool:
