@@ -542,6 +542,21 @@ PATH_PROJECTS: dict[str, dict[str, str]] = {
             F.cross_entropy(model(x), y)  # expect: PL003
             """,
     },
+    "a parameter replaced on one path": {
+        "model.py": NET,
+        "engine.py": """
+            def fit(model, resume):
+                if resume:
+                    model = torch.load(resume)
+                return F.cross_entropy(model(x), y)  # expect: PL003
+            """,
+        "main.py": """
+            from engine import fit
+            from model import Net
+
+            fit(Net(), args.resume)
+            """,
+    },
     "an object whose attribute is set, and a setter method": {
         "model.py": NET + CLASSIFIER,
         "train.py": """

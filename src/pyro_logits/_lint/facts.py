@@ -276,9 +276,12 @@ _LOG_PROB_NAMES = re.compile(r"(^|_)(log_?probs?|logp|log_p)$")
 
 
 def _merge(envs: Sequence[dict[str, _Value]]) -> dict[str, _Value]:
+    """The names every path leaves known the same way (a callable: known on some path)."""
     first, *rest = envs
     merged = {}
-    for name, value in first.items():
+    names = dict.fromkeys(name for env in envs for name in env)
+    for name in names:
+        value = first.get(name)
         for other in rest:
             value = _same(value, other.get(name))
             if value is None:
