@@ -95,7 +95,19 @@ class _ModuleScope:
 
 
 def _module_scope(tree: ast.Module, project: Project | None, path: str) -> _ModuleScope:
-    """Read the imports and definitions of ``tree`` (the file ``path`` of ``project``)."""
+    """The imports and definitions of ``tree`` (the file ``path`` of ``project``).
+
+    Read once per file and run; each caller gets its own (empty) module-level values.
+    """
+    if project is None:
+        return _read_scope(tree, project, path)
+    key = Path(path).resolve()
+    if key not in project.read_scopes:
+        project.read_scopes[key] = _read_scope(tree, project, path)
+    return dataclasses.replace(project.read_scopes[key], globals={})  # type: ignore[type-var]
+
+
+def _read_scope(tree: ast.Module, project: Project | None, path: str) -> _ModuleScope:
     scope = _ModuleScope({}, set(_DEFAULT_MODULES), False, {}, {})
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

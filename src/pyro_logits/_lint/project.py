@@ -39,7 +39,8 @@ class Project:
         self.summaries: dict[object, object] = {}
         self.classes: dict[ast.AST, object] = {}
         self.facts: dict[ast.AST, object] = {}
-        self.scopes: dict[Path, object] = {}
+        self.scopes: dict[Path, object] = {}  # a linted file's names, as the analysis follows them
+        self.read_scopes: dict[Path, object] = {}  # ... its imports and definitions, read once
         self._resolved: dict[tuple[str, str | None, int], Path | None] = {}
         self._members: dict[tuple[Path, str], Member | None] = {}
         # Findings in a linted file made while following a call from another file.
