@@ -557,6 +557,16 @@ PATH_PROJECTS: dict[str, dict[str, str]] = {
             fit(Net(), args.resume)
             """,
     },
+    "an import inside a method": {
+        "model.py": NET,
+        "train.py": """
+            class Callback:
+                def on_start(self, x, y):
+                    from model import Net
+
+                    F.cross_entropy(Net()(x), y)  # expect: PL003
+            """,
+    },
     "an object whose attribute is set, and a setter method": {
         "model.py": NET + CLASSIFIER,
         "train.py": """

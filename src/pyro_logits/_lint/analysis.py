@@ -144,10 +144,17 @@ def _read_scope(tree: ast.Module, project: Project | None, path: str) -> _Module
     if project is None:
         return scope
     # Classes, functions and modules of the other linted files: followed, reported where they are.
-    for stmt in tree.body:
+    # Imports inside functions (a hook importing its helper) bind names nothing else binds.
+    nested = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    for stmt in [*top, *(n for n in nested if n not in top)]:
+        inner = stmt not in top
+        taken = scope.defs.keys() | scope.module_files.keys() | scope.imported.keys()
         if isinstance(stmt, ast.ImportFrom):
             found = project.definitions(path, stmt)
             for name, (member, _) in found.items():
+                if inner and name in taken:
+                    continue
                 if isinstance(member, Path):
                     scope.module_files[name] = member
                 elif name not in scope.defs and counts.get(name, 1) == 1:
@@ -155,13 +162,13 @@ def _read_scope(tree: ast.Module, project: Project | None, path: str) -> _Module
             source = project.resolve(path, stmt.module, stmt.level)
             for alias in stmt.names:
                 local = alias.asname or alias.name
-                if source is not None and alias.name != "*" and local not in found:
+                if source is not None and alias.name != "*" and local not in found.keys() | taken:
                     scope.imported[local] = (source, alias.name)
-        elif isinstance(stmt, ast.Import):
+        else:
             for alias in stmt.names:
                 local = alias.asname or alias.name.split(".")[0]
                 file = project.module_file(path, alias.name if alias.asname else local)
-                if file is not None:
+                if file is not None and not (inner and local in taken):
                     scope.module_files[local] = file
     return scope
 

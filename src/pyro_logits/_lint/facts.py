@@ -433,6 +433,9 @@ def _function_facts(node: ast.FunctionDef | ast.AsyncFunctionDef) -> _FunctionFa
     for inner in ast.walk(node):
         if isinstance(inner, (ast.Global, ast.Nonlocal)):
             names.difference_update(inner.names)
+        elif isinstance(inner, (ast.Import, ast.ImportFrom)):
+            # resolved through the module's scope, which reads imports wherever they are
+            names.difference_update((a.asname or a.name).split(".")[0] for a in inner.names)
         elif isinstance(inner, (ast.Yield, ast.YieldFrom)):
             generator = True
         elif isinstance(inner, ast.Call) and _dotted(inner.func) in ("plate", "pyro.plate"):
