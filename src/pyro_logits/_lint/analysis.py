@@ -109,7 +109,10 @@ def _module_scope(tree: ast.Module, project: Project | None, path: str) -> _Modu
 
 def _read_scope(tree: ast.Module, project: Project | None, path: str) -> _ModuleScope:
     scope = _ModuleScope({}, set(_DEFAULT_MODULES), False, {}, {})
+    imports: list[ast.Import | ast.ImportFrom] = []
     for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            imports.append(node)
         if isinstance(node, ast.Import):
             for alias in node.names:
                 local = alias.asname or alias.name.split(".")[0]
@@ -145,9 +148,8 @@ def _read_scope(tree: ast.Module, project: Project | None, path: str) -> _Module
         return scope
     # Classes, functions and modules of the other linted files: followed, reported where they are.
     # Imports inside functions (a hook importing its helper) bind names nothing else binds.
-    nested = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
     top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-    for stmt in [*top, *(n for n in nested if n not in top)]:
+    for stmt in [*top, *(n for n in imports if n not in top)]:
         inner = stmt not in top
         taken = scope.defs.keys() | scope.module_files.keys() | scope.imported.keys()
         if isinstance(stmt, ast.ImportFrom):
@@ -192,7 +194,6 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         self.own_scope = self.scope
         self.summaries: dict[tuple[ast.AST, frozenset], _Value | None] = {}
         self.defaults: dict[ast.AST, dict[str, _Value]] = {}  # a function's default arguments
-        self.defaults_read: set[ast.AST] = set()  # another file's functions whose defaults are read
         # Per definition, shared by the files of a project (definitions are distinct nodes).
         self.function_facts: dict[ast.AST, _FunctionFacts] = project.facts if project else {}
         self.in_progress: set[ast.AST] = set()
@@ -431,15 +432,19 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
     def defaults_of(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, _Value]:
         """The known default arguments of ``node``, evaluated in its own module if need be."""
         foreign = self.foreign_file(node)
-        if foreign is not None and node not in self.defaults_read:
-            self.defaults_read.add(node)
-            saved = (self.scope, self.in_foreign, self.muted)
+        if foreign is None or self.project is None:
+            return self.defaults.get(node, {})
+        shared = self.project.defaults  # the same for every file that calls it
+        if node not in shared:
+            saved = (self.scope, self.in_foreign, self.muted, self.defaults)
             self.scope, self.in_foreign, self.muted = self.scope_of(foreign), foreign, True
+            self.defaults = {}
             try:
                 self.record_defaults(node, dict(self.globals))
+                shared[node] = self.defaults.get(node, {})
             finally:
-                self.scope, self.in_foreign, self.muted = saved
-        return self.defaults.get(node, {})
+                self.scope, self.in_foreign, self.muted, self.defaults = saved
+        return shared[node]  # type: ignore[return-value]
 
     def foreign_file(self, node: ast.AST) -> Path | None:
         """The other linted file a definition belongs to (``None`` for this file's own)."""

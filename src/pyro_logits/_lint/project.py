@@ -39,9 +39,11 @@ class Project:
         self.summaries: dict[object, object] = {}
         self.classes: dict[ast.AST, object] = {}
         self.facts: dict[ast.AST, object] = {}
+        self.defaults: dict[ast.AST, object] = {}  # a function's known default arguments
         self.scopes: dict[Path, object] = {}  # a linted file's names, as the analysis follows them
         self.read_scopes: dict[Path, object] = {}  # ... its imports and definitions, read once
         self._resolved: dict[tuple[str, str | None, int], Path | None] = {}
+        self._real: dict[Path, Path] = {}  # a path as given -> the file it names
         self._members: dict[tuple[Path, str], Member | None] = {}
         # Findings in a linted file made while following a call from another file.
         self.found: dict[Path, dict[object, object]] = {}
@@ -78,7 +80,9 @@ class Project:
 
         ``source`` is the file's text when the caller has read it already.
         """
-        path = path.resolve()
+        if path not in self._real:
+            self._real[path] = path.resolve()
+        path = self._real[path]
         if path not in self._trees:
             try:
                 text = source if source is not None else path.read_text(encoding="utf-8")
@@ -145,7 +149,7 @@ class Project:
         tree = self.tree(path)
         if tree is None or depth > MAX_REEXPORTS:
             return None
-        found = self._member(path.resolve(), tree, name, depth)
+        found = self._member(self._real[path], tree, name, depth)
         self._members[key] = found
         return found
 
