@@ -453,10 +453,13 @@ SINGLE_FILE = {
         torch.bernoulli(torch.sigmoid(z))
         """
     ),
-    ".data keeps what a tensor is": (
+    ".data and Variable keep what a tensor is": (
         """
+        from torch.autograd import Variable
+
         p = {soft}.data
         F.cross_entropy(p, y)  # expect: PL003
+        F.cross_entropy(Variable({soft}), y)  # expect: PL003
         """
     ),
     "normalised twice": (
@@ -565,6 +568,40 @@ PATH_PROJECTS: dict[str, dict[str, str]] = {
                     from model import Net
 
                     F.cross_entropy(Net()(x), y)  # expect: PL003
+            """,
+    },
+    "a buffer filled step by step and returned": {
+        "model.py": """
+            class Seq2Seq(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.out = nn.Linear(32, 10)
+
+                def forward(self, h, steps):
+                    outputs = torch.zeros(steps, h.size(0), 10)
+                    for t in range(steps):
+                        outputs[t] = F.log_softmax(self.out(h), dim=1)
+                    return outputs
+            """,
+        "train.py": """
+            from model import Seq2Seq
+
+            out = Seq2Seq()(h, 5)
+            F.cross_entropy(out.view(-1, 10), y)  # expect: PL001
+            F.cross_entropy(out[1:].view(-1, 10), y)  # expect: PL001
+            F.nll_loss(out.view(-1, 10), y)
+            """,
+    },
+    "stacked, concatenated and detached outputs": {
+        "model.py": NET,
+        "train.py": """
+            from model import Net
+
+            net = Net()
+            outs = torch.stack([net(a), net(b)]).detach()
+            F.cross_entropy(outs.view(-1, 10), y)  # expect: PL003
+            both = torch.cat([net(a), net(b)])
+            F.cross_entropy(both, y)  # expect: PL003
             """,
     },
     "an object whose attribute is set, and a setter method": {

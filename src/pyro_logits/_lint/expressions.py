@@ -140,7 +140,10 @@ class _Expressions:
         if value.kind == "list":
             return value.element
         # Entries of probabilities are probabilities; a slice of log_softmax output is no
-        # longer normalised, so it is not reported as redundant.
+        # longer normalised, so it is not reported as redundant, unless only dim 0 is indexed
+        # and the rows were normalised over another dim (output[1:] of a sequence).
+        if value.kind == "log_softmax" and not value.dim0 and _first_dim_only(node.slice):
+            return value
         return value if value.kind in _KEPT_BY_INDEXING else None
 
     def sequence(self, node: ast.List | ast.Tuple, env: dict[str, _Value]) -> _Value | None:
@@ -433,6 +436,10 @@ class _Expressions:
         func = node.func
         if function_form and name in ("cat", "concat", "concatenate", "stack", "vstack"):
             return self.joined(node, name, args)
+        if name in _ALLOCATORS and (self.torch_like(func) or not function_form):
+            return _Value("buffer")  # torch.zeros(T, B, C), x.new_zeros(...): filled later
+        if function_form and name == "Variable":  # the old autograd wrapper: the same tensor
+            return args.get(0, "data")[1]
         if function_form and name in _WRAPPERS:
             return args.get(0, "module", "model")[1]  # nn.DataParallel(model) runs model
         owner = getattr(func, "value", None)
@@ -616,6 +623,12 @@ _OWN_HELPERS = {
 }
 
 
+# Calls that allocate a tensor to be filled in (outputs = torch.zeros(T, B, C)).
+_ALLOCATORS = frozenset(
+    {"zeros", "empty", "ones", "full", "zeros_like", "empty_like", "new_zeros", "new_empty"}
+)
+
+
 # Calls that give back the network they are given, wrapped or copied.
 _WRAPPERS = frozenset(
     {"DataParallel", "DistributedDataParallel", "FullyShardedDataParallel", "deepcopy", "compile"}
@@ -632,6 +645,13 @@ _KEPT_BY_INDEXING = _KEPT_BY_SHAPE - {"log_softmax"}
 
 
 _GROWERS = frozenset({"append", "extend", "insert", "add_module", "update"})
+
+
+def _first_dim_only(index: ast.expr) -> bool:
+    """``x[1:]``, ``x[t]``: an index that selects along dim 0 alone."""
+    return isinstance(index, ast.Slice) or (
+        isinstance(index, ast.Constant) and isinstance(index.value, int)
+    )
 
 
 def _is_object(value: _Value | None) -> bool:

@@ -123,7 +123,8 @@ class _Value:
     returns as one: each position is known on its own, in ``items``, and ``element`` is what all
     of them are); ``instance`` (an object of a class of the project: ``node`` is the class,
     ``attrs`` what its constructor set from the arguments it was given); ``dict`` (constant keys,
-    their values in ``attrs``); ``either`` (a callable that differs by path: any of ``items``).
+    their values in ``attrs``); ``either`` (a callable that differs by path: any of ``items``);
+    ``buffer`` (a tensor just allocated, ``torch.zeros(...)``: it becomes what is written in).
     ``batched``: dim 0
     indexes examples (seen from a data loader, a ``pyro.plate`` sized by the tensor, or
     ``x.view(batch_size, -1)``).
@@ -168,6 +169,8 @@ def _same(a: _Value | None, b: _Value | None) -> _Value | None:
         return None
     if a == b:
         return a
+    if a.kind == "buffer" or b.kind == "buffer":  # written on one path only, like a list
+        return b if a.kind == "buffer" else a
     if a.kind == b.kind == "tuple" and len(a.items) == len(b.items):
         return _tuple_of(_same(x, y) for x, y in zip(a.items, b.items, strict=True))
     if a.kind == b.kind == "list":

@@ -94,7 +94,8 @@ class _Statements:
             targets = _bound_names([node.target], mutations=True)
         # What holds at the start of every iteration: what the body does not touch.
         killed = _bound_names(node.body, mutations=True) | targets
-        entry = {k: v for k, v in env.items() if k not in killed}
+        # A buffer filled in the loop (outputs[t] = ...) is followed through its writes.
+        entry = {k: v for k, v in env.items() if k not in killed or v.kind == "buffer"}
         inner = dict(entry)
         if not isinstance(node, ast.While):
             inner.update(dict.fromkeys(_loader_targets(node.target, node.iter), _DATA))
@@ -267,6 +268,10 @@ class _Statements:
             self.ev(target.slice, env)
             owner, key = target.value, target.slice
             current = env.get(owner.id) if isinstance(owner, ast.Name) else None
+            if current is not None and current.kind == "buffer" and value is not None:
+                # outputs[t] = softmax(...): the buffer holds rows of what is written
+                env[owner.id] = dataclasses.replace(value, dim0=False)  # type: ignore[union-attr]
+                return
             if (
                 current is not None
                 and current.kind == "dict"
