@@ -747,3 +747,15 @@ def test_a_very_long_call_chain_degrades_to_silence_not_a_crash(tmp_path: Path) 
         HEADER + "from model import Net\nF.cross_entropy(Net()(x), y)  # expect: PL003\n"
     )
     assert found(tmp_path) == expected(tmp_path)
+
+
+@pytest.mark.parametrize("package", ["pyro", "torch/nn", "torch/distributions"])
+def test_real_correct_packages_lint_clean_as_projects(package: str) -> None:
+    """Installed code as one project: every construct the engine follows, and no finding."""
+    import importlib.util
+
+    top, _, sub = package.partition("/")
+    spec = importlib.util.find_spec(top)
+    assert spec is not None and spec.submodule_search_locations
+    root = Path(next(iter(spec.submodule_search_locations))) / sub
+    assert lint.lint_paths([root]) == []

@@ -446,7 +446,11 @@ class _Expressions:
         current = env.get(owner.id) if isinstance(owner, ast.Name) else None
         if not function_form and current is not None and name in _GROWERS:
             assert isinstance(owner, ast.Name)
-            env[owner.id] = _grown(current, name, args.values)
+            grown = _grown(current, name, args.values)
+            if grown is None:
+                env.pop(owner.id, None)
+            else:
+                env[owner.id] = grown
             return None
         if function_form and name in _NORMALISER_MODULES:
             dim0 = _int(args.get(0, "dim")[0]) == 0

@@ -95,7 +95,7 @@ class _Statements:
         # What holds at the start of every iteration: what the body does not touch.
         killed = _bound_names(node.body, mutations=True) | targets
         # A buffer filled in the loop (outputs[t] = ...) is followed through its writes.
-        entry = {k: v for k, v in env.items() if k not in killed or v.kind == "buffer"}
+        entry = {k: v for k, v in env.items() if k not in killed or _is_buffer(v)}
         inner = dict(entry)
         if not isinstance(node, ast.While):
             inner.update(dict.fromkeys(_loader_targets(node.target, node.iter), _DATA))
@@ -310,6 +310,10 @@ class _Statements:
 
 # Provenances a row keeps (iterating over a tensor gives its rows along dim 0).
 _ROWS_KEEP = frozenset({"softmax", "sigmoid", "logsigmoid", "log10"})
+
+
+def _is_buffer(value: _Value | None) -> bool:
+    return value is not None and value.kind == "buffer"
 
 
 def _leaves(body: list[ast.stmt]) -> bool:
