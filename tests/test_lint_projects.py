@@ -412,6 +412,17 @@ PROJECTS: dict[str, dict[str, str]] = {
         F.cross_entropy(Net()(x), y)  # expect: PL003
         """,
     },
+    "a skorch classifier given the network and criterion=": {
+        "model.py": NET,
+        "train.py": """
+            from skorch import NeuralNetClassifier
+
+            from model import Net
+
+            clf = NeuralNetClassifier(Net, criterion=nn.CrossEntropyLoss, max_epochs=10)  # expect: PL003
+            probs_clf = NeuralNetClassifier(Net, max_epochs=10)
+            """,
+    },
     "getattr on a module with a constant name": {
         "models.py": NET,
         "train.py": """

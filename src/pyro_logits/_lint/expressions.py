@@ -186,6 +186,8 @@ class _Expressions:
             return None
         if node.attr in _LOSSES:
             return _Value("loss", node.attr, loss=node.attr)
+        if node.attr in _LOSS_MODULES:  # the class, given to build later (criterion=nn.X)
+            return _Value("loss", node.attr, loss=_LOSS_MODULES[node.attr])
         if node.attr in _NORMALISERS:
             source = f"`{_short(node)}`"
             return _Value("module", source, node.lineno, returns=_NORMALISERS[node.attr])
@@ -326,6 +328,8 @@ class _Expressions:
         if "logits" in keywords:
             expr, value = keywords["logits"]
             self.check_logits(expr, value, None, f"`logits=` of `{_short(func)}`")
+        if target is None and "criterion" in keywords:  # skorch: NeuralNet(Net, criterion=...)
+            self.trainer_criterion(node, args)
         if target is not None and target.kind in _CALLABLE_KINDS:
             bound_to = receiver if isinstance(func, ast.Attribute) else None
             self.last_sets = {}
@@ -518,6 +522,24 @@ class _Expressions:
         info = self.class_info(receiver.node)
         found = info.methods.get(name)
         return _Value("function", node=found, owner=info) if found is not None else None
+
+    def trainer_criterion(self, node: ast.Call, args: _Args) -> None:
+        """A library's trainer given a network and ``criterion=``: the loss gets its output.
+
+        As skorch's ``NeuralNetClassifier(module, criterion=nn.CrossEntropyLoss)`` does; the
+        trainer itself is not read, so only an explicit ``criterion=`` is followed.
+        """
+        net_expr, net = args.get(0, "module", "model")
+        criterion = args.get(None, "criterion")[1]
+        if net_expr is None or net is None or criterion is None or criterion.kind != "loss":
+            return
+        if net.kind == "class" and isinstance(net.node, ast.ClassDef):
+            net = self.constructed(self.class_info(net.node), _Args([], [], {}))
+        if net is None or net.kind != "instance":
+            return
+        output = self.call_value(node, net, _Args([], [], {}))
+        label = f"`criterion={criterion.source}` of `{_short(node.func)}`"
+        self.check_loss(criterion.loss, label, net_expr, output)
 
     def inherited(self, name: str) -> _Value | None:
         """``super().<name>``: the method of a base of the class that defines this method."""
