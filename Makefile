@@ -45,8 +45,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(TEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests models benchmarks
-	$(BIN)/ruff format --check src tests models benchmarks
+	$(BIN)/ruff check src lint tests models benchmarks
+	$(BIN)/ruff format --check src lint tests models benchmarks
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache .hypothesis

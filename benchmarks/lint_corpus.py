@@ -26,7 +26,7 @@ import json
 import time
 from pathlib import Path
 
-from pyro_logits import lint
+import pyro_logits_lint as lint
 
 KINDS = ("multi-file", "single-file", "correct")
 

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pyro_logits import lint
+import pyro_logits_lint as lint
 
 SMALL_FILE = """\
 import torch.nn as nn
@@ -45,7 +45,7 @@ def one_small_file(repeat: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "small.py"
         path.write_text(SMALL_FILE)
-        script = "import sys; from pyro_logits.lint import cli; sys.exit(cli(sys.argv[1:]))"
+        script = "import sys; from pyro_logits_lint import cli; sys.exit(cli(sys.argv[1:]))"
         times = []
         for _ in range(repeat):
             start = time.perf_counter()

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 from textwrap import dedent
 
+import pyro_logits_lint as lint
 import pytest
-
-from pyro_logits import lint
 
 HEADER = """\
 import torch
@@ -284,7 +283,7 @@ def test_notebook_percent_continuation_is_code_not_magic() -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    script = "import sys; from pyro_logits.lint import cli; sys.exit(cli(sys.argv[1:]))"
+    script = "import sys; from pyro_logits_lint import cli; sys.exit(cli(sys.argv[1:]))"
     return subprocess.run(
         [sys.executable, "-c", script, "lint", *args], capture_output=True, text=True, timeout=60
     )
@@ -307,7 +306,7 @@ def test_cli_json_statistics_and_exit_zero(tmp_path: Path) -> None:
 
 def test_importing_the_linter_imports_neither_torch_nor_pyro() -> None:
     script = (
-        "import sys, pyro_logits.lint; "
+        "import sys, pyro_logits_lint; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'pyro')))"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
@@ -315,7 +314,7 @@ def test_importing_the_linter_imports_neither_torch_nor_pyro() -> None:
     assert result.stdout.strip() == "[]"
 
 
-def test_pre_commit_hook_runs_the_console_script() -> None:
+def test_pre_commit_hook_declares_the_script_and_the_file_types() -> None:
     hooks = (Path(__file__).resolve().parents[1] / ".pre-commit-hooks.yaml").read_text()
-    assert "id: pyro-logits-lint" in hooks and "entry: pyro-logits lint" in hooks
-    assert "types_or: [python, jupyter]" in hooks
+    assert "id: pyro-logits-lint" in hooks and "entry: lint/pre-commit-hook" in hooks
+    assert "types_or: [python, jupyter]" in hooks and "language: script" in hooks

@@ -13,9 +13,8 @@ import re
 from pathlib import Path
 from textwrap import dedent
 
+import pyro_logits_lint as lint
 import pytest
-
-from pyro_logits import lint
 
 HEADER = "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
 MISTAKE = "F.softmax(self.fc(x), dim=1)"

@@ -1,7 +1,7 @@
 """Get logits, probabilities and likelihoods right in Pyro models.
 
-The public names are imported on first use, so that ``import pyro_logits.lint`` (the static
-linter, which reads source code only) starts without importing torch or Pyro.
+The public names are imported on first use. The static linter is its own package,
+:mod:`pyro_logits_lint`, which needs neither torch nor Pyro.
 """
 
 from __future__ import annotations

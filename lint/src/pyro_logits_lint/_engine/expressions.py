@@ -52,7 +52,7 @@ from .facts import (
 
 
 class _Expressions:
-    """Mixin of :class:`~pyro_logits._lint.analysis._Analyzer`: one method per expression."""
+    """Mixin of :class:`~pyro_logits_lint._engine.analysis._Analyzer`: one method per expression."""
 
     def ev(self, node: ast.AST, env: dict[str, _Value]) -> _Value | None:
         """Evaluate an expression: check the calls in it; return what is known of its value.

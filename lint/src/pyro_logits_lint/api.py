@@ -22,7 +22,7 @@ PL009    logits passed as ``probs`` (the first positional argument is ``probs``)
 
 How values are followed
     As Python binds them, by one evaluation per kind of expression and statement (the design is
-    in :mod:`pyro_logits._lint.analysis`). A name assigned from ``log_softmax``, ``softmax``,
+    in :mod:`pyro_logits_lint._engine.analysis`). A name assigned from ``log_softmax``, ``softmax``,
     ``sigmoid``, ``logsigmoid``, a base-10 log or ``logits.mean(0)`` keeps that provenance until
     it is reassigned; any other expression (``lhat * 2``, ``lhat / T``), an in-place method
     (``lhat.mul_(2)``) or an item assignment (``lhat[0] = 0``) clears it; value-preserving
@@ -101,13 +101,12 @@ import os
 import sys
 import tokenize
 from collections.abc import Iterable, Iterator, Sequence
-from importlib import metadata
 from pathlib import Path
 
-from ._lint.analysis import _analyse, _rendered
-from ._lint.project import Project
-from ._lint.rules import RULES, Finding, Rule
-from ._lint.sources import (
+from ._engine.analysis import _analyse, _rendered
+from ._engine.project import Project
+from ._engine.rules import RULES, Finding, Rule
+from ._engine.sources import (
     _PARSE_ERRORS,
     _SKIPPED_DIRS,
     _TOO_DEEP,
@@ -119,6 +118,7 @@ from ._lint.sources import (
     _split_lines,
     _strip_magics,
 )
+from ._version import __version__
 
 __all__ = [
     "RULES",
@@ -451,6 +451,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "--exit-zero", action="store_true", help="exit 0 even when there are findings"
     )
     parser.add_argument("--list-rules", action="store_true", help="print the rules and exit")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
 
@@ -466,7 +467,7 @@ def _as_json(finding: Finding) -> dict[str, object]:
     }
 
 
-def main(argv: Sequence[str] | None = None, *, prog: str = "python -m pyro_logits.lint") -> int:
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m pyro_logits_lint") -> int:
     """Run the linter from the command line.
 
     Parameters
@@ -552,16 +553,16 @@ def cli(argv: Sequence[str] | None = None) -> int:
     if argv[:1] in (["-h"], ["--help"]):
         print(f"{usage}\n\ncommands:\n  lint  find logits mistakes in source code (see lint -h)")
         return 0
+    if argv[:1] == ["--version"]:
+        print(f"pyro-logits {__version__}")
+        return 0
     print(usage, file=sys.stderr)
     print("pyro-logits: error: expected the command 'lint'", file=sys.stderr)
     return 2
 
 
 def _version() -> str:
-    try:
-        return metadata.version("pyro-logits")
-    except metadata.PackageNotFoundError:
-        return "unknown"
+    return __version__
 
 
 class Flake8Checker:

@@ -57,7 +57,7 @@ def _on_each_path(position: int) -> Callable[[_Check], _Check]:
 
 
 class _Sinks:
-    """Mixin of :class:`~pyro_logits._lint.analysis._Analyzer`: one check per kind of sink."""
+    """Mixin of :class:`~pyro_logits_lint._engine.analysis._Analyzer`: one check per sink."""
 
     def check_distribution(self, name: str, args: _Args, *, positional: bool) -> None:
         """Check a distribution's arguments; positions only for torch/pyro/numpyro classes."""

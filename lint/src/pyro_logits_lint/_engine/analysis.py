@@ -1,7 +1,7 @@
 """The AST analysis: an abstract interpreter that follows values and records findings.
 
 Design
-    A *value* (:class:`~pyro_logits._lint.facts._Value`) is what the analysis knows of an
+    A *value* (:class:`~pyro_logits_lint._engine.facts._Value`) is what the analysis knows of an
     expression: a tensor's provenance (``softmax`` output, ``log_softmax`` over dim 0 of a
     batch, raw network scores, ...), or structure: a tuple (each position), a dict (constant
     keys), a list (what every element is), an object of a project class (the class and what
@@ -19,15 +19,15 @@ Design
     callee is analysed once per set of known arguments (``self`` included), giving a summary of
     what it returns and what it sets on ``self``; summaries are shared by the files of a
     project. Findings are made at the sinks (:mod:`.sinks`), wherever the analysis is; one made
-    in another linted file is reported there (:class:`~pyro_logits._lint.project.Project`).
+    in another linted file is reported there (:class:`~pyro_logits_lint._engine.project.Project`).
 
     Joins: tensors keep what every path agrees on (weak evidence); callables become ``either``,
     followed on every path (a mistake on one feasible path is a mistake).
 
     Bounds: call chains are followed :data:`MAX_CALL_DEPTH` deep, re-exports
-    :data:`~pyro_logits._lint.project.MAX_REEXPORTS` modules, ``either`` holds at most
-    :data:`~pyro_logits._lint.facts.MAX_ALTERNATIVES` callables, recursion is cut at the first
-    repeat. Beyond them the analysis gives nothing rather than crash.
+    :data:`~pyro_logits_lint._engine.project.MAX_REEXPORTS` modules, ``either`` holds at
+    most :data:`~pyro_logits_lint._engine.facts.MAX_ALTERNATIVES` callables, recursion is cut
+    at the first repeat. Beyond them the analysis gives nothing rather than crash.
 
     Out of reach, and why: values built at run time (``getattr(m, name)`` with a computed name,
     ``importlib``, registries filled by decorators), containers mutated through aliases,

@@ -25,7 +25,7 @@ from .facts import (
 
 
 class _Statements:
-    """Mixin of :class:`~pyro_logits._lint.analysis._Analyzer`: one method per statement."""
+    """Mixin of :class:`~pyro_logits_lint._engine.analysis._Analyzer`: one method per statement."""
 
     def stmt(self, node: ast.stmt, env: dict[str, _Value]) -> None:
         """Analyse one statement (one method per kind of statement)."""

@@ -1,0 +1,1 @@
+"""The analysis behind :mod:`pyro_logits_lint` (standard library only)."""

@@ -1,1 +1,0 @@
-"""The implementation of :mod:`pyro_logits.lint` (standard library only)."""
