@@ -467,7 +467,7 @@ def _as_json(finding: Finding) -> dict[str, object]:
     }
 
 
-def main(argv: Sequence[str] | None = None, *, prog: str = "python -m pyro_logits_lint") -> int:
+def main(argv: Sequence[str] | None = None, *, prog: str = "pyro-logits-lint") -> int:
     """Run the linter from the command line.
 
     Parameters
