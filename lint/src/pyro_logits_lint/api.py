@@ -95,16 +95,19 @@ from __future__ import annotations
 
 import argparse
 import ast
+import errno
 import io
 import json
 import os
+import stat
 import sys
 import tokenize
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TextIO
 
 from ._engine.analysis import _analyse, _rendered
-from ._engine.project import Project
+from ._engine.project import Project, real_path
 from ._engine.rules import RULES, Finding, Rule
 from ._engine.sources import (
     _PARSE_ERRORS,
@@ -119,6 +122,9 @@ from ._engine.sources import (
     _strip_magics,
 )
 from ._version import __version__
+
+MAX_SOURCE_BYTES = 10 * 2**20  # larger .py files are generated data, not code to check
+MAX_NOTEBOOK_BYTES = 200 * 2**20  # notebooks carry their outputs (images) too
 
 __all__ = [
     "RULES",
@@ -172,11 +178,7 @@ def lint_source(
     except _PARSE_ERRORS as exc:
         line, col, message = _describe(exc)
         return [Finding(path, 0, line, col, "PL000", message)]
-    try:
-        raw = _analyse(tree, lines, project=project, path=path)
-    except RecursionError:
-        return [Finding(path, 0, 1, 1, "PL000", _TOO_DEEP)]
-    return _findings(path, lines, raw)
+    return _findings(path, lines, _analyse(tree, lines, project=project, path=path))
 
 
 def lint_notebook(
@@ -215,6 +217,9 @@ def lint_notebook(
         notebook = json.loads(text)
     except ValueError as exc:
         return [Finding(path, 0, 1, 1, "PL000", f"cannot read the notebook: {exc}")]
+    except RecursionError:
+        message = "cannot read the notebook: its JSON is nested too deeply"
+        return [Finding(path, 0, 1, 1, "PL000", message)]
     cells = notebook.get("cells") if isinstance(notebook, dict) else None
     if not isinstance(cells, list):
         return [Finding(path, 0, 1, 1, "PL000", "not a Jupyter notebook (nbformat 4): no cells")]
@@ -251,9 +256,9 @@ def lint_notebook(
 
     try:
         tree = _parse("\n".join(lines), path, notebook=True)
-        raw = _analyse(tree, lines, origin=origin, project=project, path=path)
     except RecursionError:
         return [*errors, Finding(path, 0, 1, 1, "PL000", _TOO_DEEP)]
+    raw = _analyse(tree, lines, origin=origin, project=project, path=path)
     out = errors
     for finding in _findings(path, lines, raw):
         number, within = cell_of(finding.line)
@@ -261,7 +266,9 @@ def lint_notebook(
     return sorted(out)
 
 
-def lint_file(path: str | os.PathLike[str], *, project: Project | None = None) -> list[Finding]:
+def lint_file(
+    path: str | os.PathLike[str], *, project: Project | None = None, notes: list[str] | None = None
+) -> list[Finding]:
     r"""Lint one ``.py`` file or ``.ipynb`` notebook (any other name is read as Python).
 
     Parameters
@@ -270,11 +277,16 @@ def lint_file(path: str | os.PathLike[str], *, project: Project | None = None) -
         The file.
     project : Project, optional
         The files linted with it (see :func:`lint_source`).
+    notes : list of str, optional
+        Receives a line when the path is not a regular file (a FIFO, a device, a socket),
+        which is skipped.
 
     Returns
     -------
     list of Finding
-        The findings; a file that cannot be read, decoded or parsed gives one ``PL000``.
+        The findings; a file that cannot be read, decoded, parsed or analysed within bounds
+        (:data:`MAX_SOURCE_BYTES`, :data:`MAX_NOTEBOOK_BYTES`, the analysis's own limits)
+        gives one ``PL000`` saying why.
 
     Examples
     --------
@@ -285,11 +297,26 @@ def lint_file(path: str | os.PathLike[str], *, project: Project | None = None) -
     ...     [f.code for f in lint_file(file)]
     ['PL000']
     """
-    name = str(path)
+    name = os.fsdecode(path)
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        reason = "a symbolic link that loops" if exc.errno == errno.ELOOP else exc.strerror
+        return [Finding(name, 0, 1, 1, "PL000", f"cannot read: {reason or exc}")]
+    if not stat.S_ISREG(info.st_mode):
+        if notes is not None:
+            notes.append(f"skipped {name}: {_special_kind(Path(path)) or 'not a file'}")
+        return []
+    limit = MAX_NOTEBOOK_BYTES if name.endswith(".ipynb") else MAX_SOURCE_BYTES
+    if info.st_size > limit:
+        size = f"{info.st_size / 2**20:.0f} MiB, over the limit of {limit // 2**20} MiB"
+        return [Finding(name, 0, 1, 1, "PL000", f"too large to analyse ({size})")]
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         return [Finding(name, 0, 1, 1, "PL000", f"cannot read: {exc.strerror or exc}")]
+    except MemoryError:
+        return [Finding(name, 0, 1, 1, "PL000", "cannot read: out of memory")]
     try:
         if name.endswith(".ipynb"):
             return lint_notebook(data.decode("utf-8-sig"), path=name, project=project)
@@ -300,16 +327,27 @@ def lint_file(path: str | os.PathLike[str], *, project: Project | None = None) -
     return lint_source(text, path=name, project=project)
 
 
-def iter_source_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
+def iter_source_files(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    problems: list[Finding] | None = None,
+    notes: list[str] | None = None,
+) -> Iterator[Path]:
     """Files to lint: each file given, and the ``.py``/``.ipynb`` files under each directory.
 
     Directories are walked recursively in sorted order, skipping hidden directories and
-    ``__pycache__``, ``build``, ``dist``, ``node_modules``, ``venv``.
+    ``__pycache__``, ``build``, ``dist``, ``node_modules``, ``venv``. A file is given once
+    however many paths lead to it. Inside directories, files that are not regular files (FIFOs,
+    devices, sockets) are skipped, with a note.
 
     Parameters
     ----------
     paths : iterable of str or os.PathLike
         Files and directories.
+    problems : list of Finding, optional
+        Receives a ``PL000`` for each directory that cannot be listed.
+    notes : list of str, optional
+        Receives a line for each file skipped.
 
     Yields
     ------
@@ -319,7 +357,8 @@ def iter_source_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]
     Raises
     ------
     FileNotFoundError
-        If a path does not exist.
+        If a path does not exist (a symbolic link that loops does exist: linting it gives a
+        ``PL000``).
 
     Examples
     --------
@@ -328,22 +367,59 @@ def iter_source_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]
     ...     for name in ("a.py", "b.ipynb", "c.txt", ".hidden/d.py", "build/e.py", "pkg/f.py"):
     ...         (Path(tmp) / name).parent.mkdir(exist_ok=True)
     ...         _ = (Path(tmp) / name).write_text("")
-    ...     [p.relative_to(tmp).as_posix() for p in iter_source_files([tmp])]
+    ...     [p.relative_to(tmp).as_posix() for p in iter_source_files([tmp, tmp])]
     ['a.py', 'b.ipynb', 'pkg/f.py']
     """
+    seen: set[Path] = set()
+
+    def first_time(path: Path) -> bool:
+        key = real_path(path)
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
+    def unlistable(error: OSError) -> None:
+        if problems is not None:
+            reason = error.strerror or str(error)
+            where = str(error.filename or "")
+            problems.append(Finding(where, 0, 1, 1, "PL000", f"cannot list directory: {reason}"))
+
     for path in map(Path, paths):
         if path.is_dir():
-            for root, dirs, files in os.walk(path):
+            for root, dirs, files in os.walk(path, onerror=unlistable):
                 dirs[:] = sorted(
                     d for d in dirs if not d.startswith(".") and d not in _SKIPPED_DIRS
                 )
                 for name in sorted(files):
-                    if name.endswith((".py", ".ipynb")):
-                        yield Path(root, name)
-        elif path.exists():
-            yield path
+                    if not name.endswith((".py", ".ipynb")):
+                        continue
+                    file = Path(root, name)
+                    kind = _special_kind(file)
+                    if kind is not None:
+                        if notes is not None:
+                            notes.append(f"skipped {os.fsdecode(file)}: {kind}, not a file")
+                    elif first_time(file):
+                        yield file
+        elif os.path.lexists(path):
+            if first_time(path):
+                yield path
         else:
             raise FileNotFoundError(f"{path}: no such file or directory")
+
+
+def _special_kind(path: Path) -> str | None:
+    """What a path is when it is not a regular file or a broken link (``None`` otherwise)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # reported when it is linted
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return None if stat.S_ISREG(mode) else "not a regular file"
 
 
 def lint_paths(
@@ -351,6 +427,7 @@ def lint_paths(
     *,
     select: Iterable[str] | None = None,
     ignore: Iterable[str] = (),
+    notes: list[str] | None = None,
 ) -> list[Finding]:
     r"""Lint files and directories.
 
@@ -359,9 +436,12 @@ def lint_paths(
     paths : iterable of str or os.PathLike
         Files and directories (see :func:`iter_source_files`).
     select : iterable of str, optional
-        Report only these codes (default: all).
+        Report only these codes (default: all); a file that could not be checked (``PL000``)
+        is reported whatever is selected.
     ignore : iterable of str, optional
         Do not report these codes.
+    notes : list of str, optional
+        Receives a line for each file skipped (FIFOs, devices, sockets).
 
     Returns
     -------
@@ -385,20 +465,23 @@ def lint_paths(
     selected = None if select is None else set(select)
     ignored = set(ignore)
     paths = list(paths)
-    files = list(iter_source_files(paths))
+    problems: list[Finding] = []
+    files = list(iter_source_files(paths, problems=problems, notes=notes))
     project = Project(files, [Path(p) for p in paths if Path(p).is_dir()])
-    found = {file: lint_file(file, project=project) for file in files}
+    found = {file: lint_file(file, project=project, notes=notes) for file in files}
     out = []
     for file in files:
         # Findings made in this file while following a call from another are reported here.
         for finding in sorted({*found[file], *_followed_findings(file, project)}):
-            if (selected is None or finding.code in selected) and finding.code not in ignored:
+            # A file that could not be checked is always said, unless PL000 is ignored.
+            shown = selected is None or finding.code in selected or finding.code == "PL000"
+            if shown and finding.code not in ignored:
                 out.append(finding)
-    return out
+    return [*(p for p in problems if "PL000" not in ignored), *out]
 
 
 def _followed_findings(path: Path, project: Project) -> list[Finding]:
-    reports = project.found.get(path.resolve())
+    reports = project.found.get(real_path(path))
     if not reports:
         return []
     try:
@@ -439,10 +522,10 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--format",
-        choices=("text", "json"),
+        choices=("text", "json", "github"),
         default="text",
         help="text: one `path:line:col: CODE message` line per finding; json: a JSON array "
-        "with one object per finding",
+        "with one object per finding; github: GitHub Actions annotations",
     )
     parser.add_argument(
         "--statistics", action="store_true", help="count the findings per code at the end"
@@ -457,7 +540,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
 
 def _as_json(finding: Finding) -> dict[str, object]:
     return {
-        "path": finding.path,
+        "path": finding.path,  # undecodable bytes of a name are escaped by json.dumps
         "cell": finding.cell or None,
         "line": finding.line,
         "col": finding.col,
@@ -503,24 +586,44 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "pyro-logits-lint") -
         select, ignore = _codes(args.select), _codes(args.ignore) or []
         if not args.paths:
             raise ValueError("no paths given")
-        findings = lint_paths(args.paths, select=select, ignore=ignore)
+        notes: list[str] = []
+        findings = lint_paths(args.paths, select=select, ignore=ignore, notes=notes)
     except (ValueError, FileNotFoundError) as exc:
         parser.print_usage(sys.stderr)
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        _write(sys.stderr, f"{prog}: error: {exc}")
         return 2
     if args.format == "json":
-        print(json.dumps([_as_json(f) for f in findings], indent=2))
+        _write(sys.stdout, json.dumps([_as_json(f) for f in findings], indent=2))
+    elif args.format == "github":
+        for finding in findings:
+            _write(sys.stdout, _as_github(finding))
     else:
         for finding in findings:
-            print(finding)
+            _write(sys.stdout, str(finding))
+    for note in notes:
+        _write(sys.stderr, f"{prog}: note: {note}")
     if args.statistics:
         counts: dict[str, int] = {}
         for finding in findings:
             counts[finding.code] = counts.get(finding.code, 0) + 1
-        out = sys.stderr if args.format == "json" else sys.stdout
+        out = sys.stdout if args.format == "text" else sys.stderr
         for code, count in sorted(counts.items()):
-            print(f"{count:<5} {code} {RULES[code].summary}", file=out)
+            _write(out, f"{count:<5} {code} {RULES[code].summary}")
     return 1 if findings and not args.exit_zero else 0
+
+
+def _write(stream: TextIO, text: str) -> None:
+    """Print ``text``; what the stream cannot encode (a file name's raw bytes) is escaped."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    stream.write(text.encode(encoding, "backslashreplace").decode(encoding) + "\n")
+
+
+def _as_github(finding: Finding) -> str:
+    """A GitHub Actions annotation: ``::error file=...,line=...,col=...,title=CODE::message``."""
+    where = f"{finding.path}:cell {finding.cell}" if finding.cell else finding.path
+    line = f"line={finding.line},col={finding.col}"
+    message = finding.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return f"::error file={where},{line},title={finding.code}::{message}"
 
 
 def cli(argv: Sequence[str] | None = None) -> int:
@@ -545,8 +648,9 @@ def cli(argv: Sequence[str] | None = None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     usage = (
-        "usage: pyro-logits lint [-h] [--select CODES] [--ignore CODES] [--format {text,json}] "
-        "[--statistics] [--exit-zero] [--list-rules] PATH..."
+        "usage: pyro-logits lint [-h] [--select CODES] [--ignore CODES] "
+        "[--format {text,json,github}] [--statistics] [--exit-zero] [--list-rules] [--version] "
+        "PATH..."
     )
     if argv[:1] == ["lint"]:
         return main(argv[1:], prog="pyro-logits lint")

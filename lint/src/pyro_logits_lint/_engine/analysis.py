@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -75,7 +76,7 @@ from .facts import (
     _same,
     _Value,
 )
-from .project import Project
+from .project import Project, real_path
 from .sinks import ORIGIN_SLOT, _Sinks
 from .statements import _Statements
 
@@ -101,7 +102,7 @@ def _module_scope(tree: ast.Module, project: Project | None, path: str) -> _Modu
     """
     if project is None:
         return _read_scope(tree, project, path)
-    key = Path(path).resolve()
+    key = real_path(Path(path))
     if key not in project.read_scopes:
         project.read_scopes[key] = _read_scope(tree, project, path)
     return dataclasses.replace(project.read_scopes[key], globals={})  # type: ignore[type-var]
@@ -185,10 +186,11 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         self.found: dict[tuple[int, int, str], _Report] = {}
         self.reported_means: set[ast.AST] = set()
         self.muted = False
+        self.deadline = time.monotonic() + MAX_SECONDS
         self.on_path = False  # checking one of the values a network or loss chosen by path gives
         self.held_back: list[tuple[ast.AST, str, str, int]] = []  # harmless findings on a path
         self.project = project
-        self.own_path = Path(path).resolve() if project is not None else None
+        self.own_path = real_path(Path(path)) if project is not None else None
         self.in_foreign: Path | None = None  # the other file whose definition is analysed
         self.scope = _module_scope(tree, project, path)
         self.own_scope = self.scope
@@ -552,6 +554,8 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
     # -- scopes: paths, names -----------------------------------------------------------------
 
     def block(self, stmts: Sequence[ast.stmt], env: dict[str, _Value]) -> None:
+        if time.monotonic() > self.deadline:
+            raise AnalysisTimeoutError
         for stmt in stmts:
             self.stmt(stmt, env)
 
@@ -613,6 +617,14 @@ def _kept_globally(value: _Value) -> bool:
     return value.kind in _GLOBAL_KINDS
 
 
+# One file's analysis (the other files it follows included) stops after this many seconds.
+MAX_SECONDS = 20.0
+
+
+class AnalysisTimeoutError(Exception):
+    """The analysis of a file ran past :data:`MAX_SECONDS`."""
+
+
 # Calls followed inside calls at most this deep; a deeper chain gives nothing (never a crash).
 MAX_CALL_DEPTH = 24
 _HARMLESS = frozenset({"PL001"})
@@ -667,7 +679,17 @@ def _analyse(
     ``origin`` turns the line a value came from into the words put in the message; ``project``
     (with the file's ``path``) lets imports from other linted files be followed.
     """
-    return _rendered(_Analyzer(tree, project, path).run(), lines, origin)
+    try:
+        reports = _Analyzer(tree, project, path).run()
+    except RecursionError:
+        return [(1, 0, "PL000", "too deeply nested to analyse")]
+    except AnalysisTimeoutError:
+        return [(1, 0, "PL000", f"not analysed: it takes over {MAX_SECONDS:.0f} s")]
+    except MemoryError:
+        return [(1, 0, "PL000", "not analysed: out of memory")]
+    except Exception as exc:  # a defect of the linter: the file is reported, the run goes on
+        return [(1, 0, "PL000", f"not analysed: internal error {type(exc).__name__}: {exc}")]
+    return _rendered(reports, lines, origin)
 
 
 def _rendered(

@@ -317,7 +317,10 @@ def _int(node: ast.AST | None) -> int | None:
 
 def _number(node: ast.AST) -> float | None:
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return float(node.value)
+        try:
+            return float(node.value)
+        except OverflowError:  # an integer literal of 2**1024 or more: no float says it
+            return None
     return None
 
 

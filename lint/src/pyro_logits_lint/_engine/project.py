@@ -15,6 +15,17 @@ from pathlib import Path
 from .sources import _PARSE_ERRORS, _parse
 
 MAX_REEXPORTS = 16
+MAX_FOLLOWED_BYTES = 10 * 2**20  # a larger imported file is not read
+
+
+def real_path(path: Path) -> Path:
+    """``path`` with its symbolic links resolved; as given when they loop."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+        return path.absolute()
+
+
 Member = ast.AST | Path  # a class or function definition, or a module's file
 
 
@@ -30,8 +41,8 @@ class Project:
     """
 
     def __init__(self, files: Iterable[Path], roots: Iterable[Path] = ()) -> None:
-        self.files = {f.resolve() for f in files if f.suffix == ".py"}
-        self.roots = [r.resolve() for r in roots]
+        self.files = {real_path(f) for f in files if f.suffix == ".py"}
+        self.roots = [real_path(r) for r in roots]
         self._trees: dict[Path, ast.Module | None] = {}
         self._defs: dict[Path, dict[str, ast.AST]] = {}
         self._origin: dict[ast.AST, Path] = {}  # definition -> the file it is in
@@ -59,7 +70,7 @@ class Project:
         return self._resolved[key]
 
     def _resolve(self, importer: str, module: str | None, level: int) -> Path | None:
-        here = Path(importer).resolve().parent
+        here = real_path(Path(importer)).parent
         parts = module.split(".") if module else []
         if level:
             base = here
@@ -81,10 +92,12 @@ class Project:
         ``source`` is the file's text when the caller has read it already.
         """
         if path not in self._real:
-            self._real[path] = path.resolve()
+            self._real[path] = real_path(path)
         path = self._real[path]
         if path not in self._trees:
             try:
+                if source is None and path.stat().st_size > MAX_FOLLOWED_BYTES:
+                    raise MemoryError  # generated data, not code to follow
                 text = source if source is not None else path.read_text(encoding="utf-8")
                 tree = _parse(text, str(path))
             except (*_PARSE_ERRORS, OSError, UnicodeDecodeError):
@@ -197,5 +210,5 @@ class Project:
 
     def report(self, path: Path, key: object, finding: object) -> None:
         """Record a finding in the linted file ``path``, made while following another file."""
-        if path.resolve() in self.files:
-            self.found.setdefault(path.resolve(), {}).setdefault(key, finding)
+        if real_path(path) in self.files:
+            self.found.setdefault(real_path(path), {}).setdefault(key, finding)

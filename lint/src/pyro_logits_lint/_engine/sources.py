@@ -39,7 +39,9 @@ def _describe(exc: BaseException) -> tuple[int, int, str]:
     version = f"Python {sys.version_info.major}.{sys.version_info.minor}"
     if isinstance(exc, SyntaxError):
         return exc.lineno or 1, exc.offset or 1, f"cannot parse as {version}: {exc.msg}"
-    return 1, 1, f"cannot parse as {version}: {exc}"
+    if isinstance(exc, MemoryError):
+        return 1, 1, f"cannot parse as {version}: out of memory (the file is too large or too deep)"
+    return 1, 1, f"cannot parse as {version}: {exc or type(exc).__name__}"
 
 
 def _parse_error(source: str, path: str) -> tuple[int, int, str] | None:
@@ -149,5 +151,6 @@ def _notebook_language(notebook: dict[str, object]) -> str:
     return "python"
 
 
-_HELP = re.compile(r"^\??[\w.\[\]]+\?{1,2}$|^\?\??[\w.\[\]]+$")
+# obj?, obj??, ?obj, and IPython's wildcard search: torch.*Tensor?, ?np.*load*
+_HELP = re.compile(r"^\??[\w.\[\]*]+\?{1,2}$|^\?\??[\w.\[\]*]+$")
 _SHELL = re.compile(r"^[\w.,\s\[\]()]+=\s*[%!]")  # files = !ls
