@@ -105,7 +105,8 @@ def _module_scope(tree: ast.Module, project: Project | None, path: str) -> _Modu
     key = real_path(Path(path))
     if key not in project.read_scopes:
         project.read_scopes[key] = _read_scope(tree, project, path)
-    return dataclasses.replace(project.read_scopes[key], globals={})  # type: ignore[type-var]
+    scope: _ModuleScope = project.read_scopes[key]  # type: ignore[assignment]
+    return dataclasses.replace(scope, globals={})
 
 
 def _read_scope(tree: ast.Module, project: Project | None, path: str) -> _ModuleScope:
@@ -194,7 +195,7 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         self.in_foreign: Path | None = None  # the other file whose definition is analysed
         self.scope = _module_scope(tree, project, path)
         self.own_scope = self.scope
-        self.summaries: dict[tuple[ast.AST, frozenset], _Value | None] = {}
+        self.summaries: dict[tuple[object, ...], _Value | None] = {}
         self.defaults: dict[ast.AST, dict[str, _Value]] = {}  # a function's default arguments
         # Per definition, shared by the files of a project (definitions are distinct nodes).
         self.function_facts: dict[ast.AST, _FunctionFacts] = project.facts if project else {}
@@ -342,13 +343,8 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         instance, ...); defaults stand in for the others.
         """
         foreign = self.foreign_file(node)
-        if foreign != self.in_foreign and bindings:
-            # Values of the calling file, named by file and line inside the called one.
-            caller = self.context_file()
-            bindings = {
-                k: v for k, v in ((k, _located(v, caller)) for k, v in bindings.items()) if v
-            }
-        arguments = {**self.defaults_of(node), **(bindings or {})}
+        bindings = self.crossing(node, bindings or {})
+        arguments = {**self.defaults_of(node), **bindings}
         key = (node, owner.node if owner else None, frozenset(arguments.items()))
         summaries = self.summaries if foreign is None else self.project.summaries  # type: ignore[union-attr]
         # What the caller sees: lines of another file are named by that file.
@@ -422,14 +418,16 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         bindings: dict[str, _Value],
     ) -> tuple[object, ...]:
         """The key :meth:`function_summary` files the analysis of this call under."""
-        foreign = self.foreign_file(node)
-        if foreign != self.in_foreign and bindings:
-            caller = self.context_file()
-            bindings = {
-                k: v for k, v in ((k, _located(v, caller)) for k, v in bindings.items()) if v
-            }
-        arguments = {**self.defaults_of(node), **bindings}
+        arguments = {**self.defaults_of(node), **self.crossing(node, bindings)}
         return (node, owner.node if owner else None, frozenset(arguments.items()))
+
+    def crossing(self, node: ast.AST, bindings: dict[str, _Value]) -> dict[str, _Value]:
+        """Arguments given to ``node`` in another file: lines named by the calling file."""
+        caller = self.context_file()
+        if self.foreign_file(node) == self.in_foreign or not bindings or caller is None:
+            return bindings
+        located = ((k, _located(v, caller)) for k, v in bindings.items())
+        return {k: v for k, v in located if v is not None}
 
     def defaults_of(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, _Value]:
         """The known default arguments of ``node``, evaluated in its own module if need be."""
@@ -542,9 +540,9 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
                 value = _same(value, other)
             if value is not None and attr not in mutated:
                 info.attrs[attr] = value
-        for _, attr, method, added in sorted(grown, key=lambda g: g[0]):
+        for _, attr, how, added in sorted(grown, key=lambda g: g[0]):
             if attr in info.attrs:
-                extended = _grown(info.attrs[attr], method, added)
+                extended = _grown(info.attrs[attr], how, added)
                 if extended is None:
                     del info.attrs[attr]
                 else:

@@ -311,8 +311,8 @@ class _Expressions:
             family, position = helper
             expr, value = args.get(position, "logits")
             if expr is not None:
-                target = f"the logits of `{_short(func)}`"
-                self.check_logits(expr, value, family, target, f"`{_short(func)}`")
+                where = f"the logits of `{_short(func)}`"
+                self.check_logits(expr, value, family, where, f"`{_short(func)}`")
             return None
         getattr_call = (
             isinstance(func, ast.Name) and func.id == "getattr" and "getattr" not in self.defs
@@ -332,13 +332,14 @@ class _Expressions:
             self.trainer_criterion(node, args)
         if target is not None and target.kind in _CALLABLE_KINDS:
             bound_to = receiver if isinstance(func, ast.Attribute) else None
-            self.last_sets = {}
+            self.last_sets.clear()
             result = self.call_value(node, target, args, bound_to, on_self=on_self)
             holder = func.value if isinstance(func, ast.Attribute) else None
-            if self.last_sets and isinstance(holder, ast.Name) and _is_object(receiver):
+            obj = receiver if receiver is not None and receiver.kind == "instance" else None
+            if self.last_sets and isinstance(holder, ast.Name) and obj is not None:
                 # clf.set_loss(loss): the object now holds what the method set on self
-                attrs = {**dict(receiver.attrs), **self.last_sets}  # type: ignore[union-attr]
-                env[holder.id] = dataclasses.replace(receiver, attrs=tuple(sorted(attrs.items())))
+                attrs = {**dict(obj.attrs), **self.last_sets}
+                env[holder.id] = dataclasses.replace(obj, attrs=tuple(sorted(attrs.items())))
             return result
         if (
             isinstance(func, ast.Attribute)
@@ -537,7 +538,7 @@ class _Expressions:
             net = self.constructed(self.class_info(net.node), _Args([], [], {}))
         if net is None or net.kind != "instance":
             return
-        output = self.call_value(node, net, _Args([], [], {}))
+        output = self.call_value(node, net, _Args([], [], {}))  # the trainer calls it
         label = f"`criterion={criterion.source}` of `{_short(node.func)}`"
         self.check_loss(criterion.loss, label, net_expr, output)
 
@@ -581,7 +582,9 @@ class _Expressions:
         in_expr, in_value = args.get(0, "input")
         if target.kind == "either":  # called on one path or another: each is followed
             return _paths(
-                self.call_value(node, one, args, receiver) if one != UNKNOWN_PATH else None
+                self.call_value(node, one, args, receiver)
+                if one is not None and one != UNKNOWN_PATH
+                else None
                 for one in target.items
             )
         if target.kind == "module":
@@ -615,7 +618,8 @@ class _Expressions:
             summary = self.function_summary(target.node, target.owner, bindings)
             key = self.summary_key(target.node, target.owner, bindings)
             sets = self.attributes_set.get(key, {})
-            self.last_sets = {k: v for k, v in sets.items() if v is not None}
+            self.last_sets.clear()
+            self.last_sets.update((k, v) for k, v in sets.items() if v is not None)
             if on_self:
                 for attr, value in sets.items():
                     earlier = self.self_sets.get(attr, value)
@@ -678,10 +682,6 @@ def _first_dim_only(index: ast.expr) -> bool:
     return isinstance(index, ast.Slice) or (
         isinstance(index, ast.Constant) and isinstance(index.value, int)
     )
-
-
-def _is_object(value: _Value | None) -> bool:
-    return value is not None and value.kind == "instance"
 
 
 def _is_super(node: ast.AST) -> bool:

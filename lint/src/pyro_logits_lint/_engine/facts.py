@@ -212,7 +212,8 @@ def _either(values: Iterable[_Value | None]) -> _Value | None:
     for value in values:
         if value is None or (value.kind not in _CALLABLE_KINDS and value != UNKNOWN_PATH):
             return None
-        alternatives.update(dict.fromkeys(value.items if value.kind == "either" else (value,)))
+        choices = value.items if value.kind == "either" else (value,)
+        alternatives.update(dict.fromkeys(c for c in choices if c is not None))
     known = [v for v in alternatives if v != UNKNOWN_PATH]
     if not known or len(alternatives) > MAX_ALTERNATIVES:
         return None
@@ -318,7 +319,7 @@ def _int(node: ast.AST | None) -> int | None:
 def _number(node: ast.AST) -> float | None:
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
         try:
-            return float(node.value)
+            return float(node.value)  # type: ignore[arg-type]
         except OverflowError:  # an integer literal of 2**1024 or more: no float says it
             return None
     return None

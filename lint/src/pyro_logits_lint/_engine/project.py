@@ -201,7 +201,11 @@ class Project:
                 and any(isinstance(t, ast.Name) and t.id == "__all__" for t in stmt.targets)
                 and isinstance(stmt.value, (ast.List, ast.Tuple))
             ):
-                return [e.value for e in stmt.value.elts if isinstance(e, ast.Constant)]
+                return [
+                    e.value
+                    for e in stmt.value.elts
+                    if isinstance(e, ast.Constant) and isinstance(e.value, str)
+                ]
             if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                 names.append(stmt.name)
             elif isinstance(stmt, ast.ImportFrom):
