@@ -1,50 +1,40 @@
 """Get logits, probabilities and likelihoods right in Pyro models.
 
-The public names are imported on first use. The static linter is its own package,
-:mod:`pyro_logits_lint`, which needs neither torch nor Pyro.
+Likelihood helpers (:func:`bernoulli`, :func:`categorical`, :func:`observe_bernoulli`,
+:func:`observe_categorical`), run-time checks (:func:`check_logits`, :func:`diagnose` and the
+:class:`LogitsWarning` family) and conversions between logits and probabilities. The Bayesian
+neural network is :mod:`pyro_logits.bnn`, the data sets :mod:`pyro_logits.datasets`, the
+metrics :mod:`pyro_logits.metrics`; the static linter is its own package,
+:mod:`pyro_logits_lint`.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
+from pyro_logits.checks import (
+    Diagnosis,
+    LogitsAsLogProbsWarning,
+    LogitsAsProbsWarning,
+    LogitsWarning,
+    LogProbsAsProbsWarning,
+    LogSigmoidAsLogitsWarning,
+    LogSoftmaxAsLogitsWarning,
+    NormalizedOverWrongDimWarning,
+    ProbsAsLogitsWarning,
+    ProbsAsLogProbsWarning,
+    diagnose,
+)
+from pyro_logits.convert import (
+    binary_to_categorical_logits,
+    categorical_to_binary_logits,
+    log_mean_exp,
+    logit,
+    logits_to_probs,
+    predictive_log_probs,
+    probs_to_logits,
+)
+from pyro_logits.likelihoods import bernoulli, categorical
+from pyro_logits.messenger import CheckLogitsMessenger, check_logits
+from pyro_logits.observe import observe_bernoulli, observe_categorical
 
 __version__ = "0.1.0"
-
-# public name -> the module that defines it
-_EXPORTS = {
-    **dict.fromkeys(
-        [
-            "Diagnosis",
-            "LogProbsAsProbsWarning",
-            "LogSigmoidAsLogitsWarning",
-            "LogSoftmaxAsLogitsWarning",
-            "LogitsAsLogProbsWarning",
-            "LogitsAsProbsWarning",
-            "LogitsWarning",
-            "NormalizedOverWrongDimWarning",
-            "ProbsAsLogProbsWarning",
-            "ProbsAsLogitsWarning",
-            "diagnose",
-        ],
-        "checks",
-    ),
-    **dict.fromkeys(
-        [
-            "binary_to_categorical_logits",
-            "categorical_to_binary_logits",
-            "log_mean_exp",
-            "logit",
-            "logits_to_probs",
-            "predictive_log_probs",
-            "probs_to_logits",
-        ],
-        "convert",
-    ),
-    **dict.fromkeys(["bernoulli", "categorical"], "likelihoods"),
-    **dict.fromkeys(["CheckLogitsMessenger", "check_logits"], "messenger"),
-    **dict.fromkeys(["observe_bernoulli", "observe_categorical"], "observe"),
-}
 
 __all__ = [
     "CheckLogitsMessenger",
@@ -72,44 +62,3 @@ __all__ = [
     "predictive_log_probs",
     "probs_to_logits",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pyro_logits' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"pyro_logits.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
-
-
-if TYPE_CHECKING:
-    from pyro_logits.checks import (
-        Diagnosis,
-        LogitsAsLogProbsWarning,
-        LogitsAsProbsWarning,
-        LogitsWarning,
-        LogProbsAsProbsWarning,
-        LogSigmoidAsLogitsWarning,
-        LogSoftmaxAsLogitsWarning,
-        NormalizedOverWrongDimWarning,
-        ProbsAsLogitsWarning,
-        ProbsAsLogProbsWarning,
-        diagnose,
-    )
-    from pyro_logits.convert import (
-        binary_to_categorical_logits,
-        categorical_to_binary_logits,
-        log_mean_exp,
-        logit,
-        logits_to_probs,
-        predictive_log_probs,
-        probs_to_logits,
-    )
-    from pyro_logits.likelihoods import bernoulli, categorical
-    from pyro_logits.messenger import CheckLogitsMessenger, check_logits
-    from pyro_logits.observe import observe_bernoulli, observe_categorical

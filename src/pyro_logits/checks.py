@@ -93,6 +93,7 @@ __all__ = [
     "ProbsAsLogitsWarning",
     "WarnedLocations",
     "diagnose",
+    "logsumexp_of_first",
     "normalisation_tolerance",
     "warn_if_misused",
 ]
@@ -101,7 +102,8 @@ Kind = Literal["logits", "log_softmax", "probs", "log_sigmoid", "wrong_dim"]
 Source = Literal["autograd", "values"]
 
 
-# Set on distributions whose logits a helper has checked, so check_logits() does not warn twice.
+# A class attribute of the distributions whose logits a helper has checked (and warned about),
+# so that check_logits() does not check them twice.
 CHECKED_MARK = "_pyro_logits_checked"
 
 
@@ -531,7 +533,7 @@ def _from_autograd(x: torch.Tensor, family: str, class_dim: int) -> _Found | Non
             ndim = len(shape)
             produced = _producer(node, name, ndim)
             if produced is not None:
-                return _judge(*produced, family, cls)
+                return _from_producer(*produced, family, cls)
             if name in _KEEP_DIMS or (cls is None and name in _BERNOULLI_STEPS):
                 pass  # values kept, and the class dim too (or there is none)
             elif name == "ExpandBackward0":
@@ -608,7 +610,7 @@ def _producer(node: Node, name: str, ndim: int) -> tuple[str, int | None, str] |
             return "log_sigmoid", None, "log(sigmoid(...))"
         return None
     if name == "SubBackward0":
-        lse = _logsumexp_of_first(node)
+        lse = logsumexp_of_first(node)
         if lse is not None:
             return _over("log_softmax", lse._saved_dim[0], ndim, "x - x.logsumexp(...)")
     return None
@@ -619,7 +621,7 @@ def _over(kind: str, saved_dim: int, ndim: int, op: str) -> tuple[str, int, str]
     return kind, dim - ndim if dim >= 0 else dim, f"{op} over dim {dim}"
 
 
-def _logsumexp_of_first(node: Node) -> Node | None:
+def logsumexp_of_first(node: Node) -> Node | None:
     """The ``LogsumexpBackward0`` node when ``node`` computes ``a - a.logsumexp(d, keepdim)``."""
     inputs = node.next_functions
     if len(inputs) != 2 or inputs[0][0] is None or inputs[1][0] is None:
@@ -632,7 +634,9 @@ def _logsumexp_of_first(node: Node) -> Node | None:
     return second if second._saved_keepdim else None
 
 
-def _judge(op_kind: str, op_dim: int | None, op: str, family: str, cls: int | None) -> _Found:
+def _from_producer(
+    op_kind: str, op_dim: int | None, op: str, family: str, cls: int | None
+) -> _Found:
     """Turn the producing operation into a finding for ``family``."""
     evidence = f"autograd: produced by {op}"
     if op_kind == "sigmoid":

@@ -76,6 +76,20 @@ class _ExactBernoulli(dist.Bernoulli):
         return torch.where(usable, h, torch.where(self.logits == 0, at_zero, torch.zeros_like(h)))
 
 
+# check_logits() skips the distributions a helper has checked (and warned about) already. The
+# mark is a class attribute, so that it survives the new instances expand() makes in plates.
+class _CheckedBernoulli(_ExactBernoulli):
+    """An :class:`_ExactBernoulli` whose logits a helper has checked."""
+
+
+class _CheckedCategorical(dist.Categorical):
+    """A Categorical whose logits (or probabilities) a helper has checked."""
+
+
+setattr(_CheckedBernoulli, CHECKED_MARK, True)
+setattr(_CheckedCategorical, CHECKED_MARK, True)
+
+
 def _describe(x: torch.Tensor) -> str:
     return f"dtype {x.dtype} and shape {tuple(x.shape)}"
 
@@ -191,8 +205,8 @@ def _bernoulli(
         raise ValueError(
             f"Expected event_dim between 0 and {x.dim()} (the dims of {where}) but got {event_dim}."
         )
-    d = _ExactBernoulli(**{parameter: x}, validate_args=False if not validate else None)
-    setattr(d, CHECKED_MARK, validate)
+    kind = _CheckedBernoulli if validate else _ExactBernoulli
+    d = kind(**{parameter: x}, validate_args=False if not validate else None)
     return d.to_event(event_dim) if event_dim else d
 
 
@@ -201,9 +215,8 @@ def _categorical(parameter: str, x: torch.Tensor, validate: bool, where: str) ->
     if parameter == "probs":
         if validate:
             _check_probs(x, where, class_dim=True)
-        d = dist.Categorical(probs=x, validate_args=False if not validate else None)
-        setattr(d, CHECKED_MARK, validate)
-        return d
+        kind = _CheckedCategorical if validate else dist.Categorical
+        return kind(probs=x, validate_args=False if not validate else None)
     if validate:
         finite = _check_tensor(x, where, class_dim=True)
         warn_if_misused(x, "categorical", where=where, once=_WARNED)
@@ -212,9 +225,8 @@ def _categorical(parameter: str, x: torch.Tensor, validate: bool, where: str) ->
             x = _resolve_positive_infinity(x)
     else:
         x = _resolve_positive_infinity(x)
-    d = dist.Categorical(logits=x, validate_args=False if not validate else None)
-    setattr(d, CHECKED_MARK, validate)
-    return d
+    kind = _CheckedCategorical if validate else dist.Categorical
+    return kind(logits=x, validate_args=False if not validate else None)
 
 
 def bernoulli(

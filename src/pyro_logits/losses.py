@@ -51,7 +51,6 @@ warns once.
 from __future__ import annotations
 
 import functools
-import math
 import sys
 import warnings
 from collections.abc import Callable
@@ -254,7 +253,7 @@ class LossChecker:
             expects = argument.expects
             if loss.name == "kl_div" and argument.keyword == "target" and _log_target(args, kwargs):
                 expects = "log_probs"
-            found = _judge(x, argument, expects, loss.name)
+            found = _finding(x, argument, expects, loss.name)
             if found is None:
                 continue
             category, text = found
@@ -310,7 +309,7 @@ def _class_dim(x: torch.Tensor, loss: str) -> int:
     return -1
 
 
-def _judge(
+def _finding(
     x: torch.Tensor, argument: _Argument, expects: Expects, loss: str
 ) -> tuple[type[LogitsWarning], str] | None:
     """The warning's category and text for ``x`` given as ``argument`` of ``loss``, or ``None``."""
@@ -341,7 +340,8 @@ def _as_log_probs(x: torch.Tensor, d: Diagnosis, loss: str) -> type[LogitsWarnin
         return None
     if _normalised_probabilities(x, loss) is not None:
         return ProbsAsLogProbsWarning  # rows too flat for diagnose's evidence, e.g. near uniform
-    tol = _tolerance(x, x.shape[_class_dim(x, loss)] if x.dim() else 1)
+    size = x.shape[_class_dim(x, loss)] if x.dim() else 1
+    tol = normalisation_tolerance(x.dtype, size, log=True)
     return LogitsAsLogProbsWarning if float(x.detach().amax()) > tol else None
 
 
@@ -351,11 +351,6 @@ def _as_probs(x: torch.Tensor, d: Diagnosis, loss: str) -> type[LogitsWarning] |
     if d.source is not None or loss != "kl_div":
         return None  # binary_cross_entropy refuses values outside [0, 1] itself
     return LogitsAsProbsWarning if _outside_unit_interval(x) is not None else None
-
-
-def _tolerance(x: torch.Tensor, size: int) -> float:
-    u = torch.finfo(x.dtype).eps / 2
-    return 3 * u * (1 + math.log(max(size, 1))) + 16 * torch.finfo(torch.float32).eps
 
 
 def _normalised_probabilities(x: torch.Tensor, loss: str) -> float | None:
@@ -377,7 +372,7 @@ def _normalised_probabilities(x: torch.Tensor, loss: str) -> float | None:
 
 def _outside_unit_interval(x: torch.Tensor) -> float | None:
     lo, hi = (float(v) for v in torch.aminmax(x.detach().float()))
-    tol = _tolerance(x, x.shape[-1] if x.dim() else 1)
+    tol = normalisation_tolerance(x.dtype, x.shape[-1] if x.dim() else 1, log=False)
     return lo if lo < -tol else hi if hi > 1 + tol else None
 
 

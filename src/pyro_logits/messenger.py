@@ -68,7 +68,12 @@ from torch.distributions import (
 from torch.distributions.relaxed_bernoulli import LogitRelaxedBernoulli
 from torch.distributions.relaxed_categorical import ExpRelaxedCategorical
 
-from pyro_logits.checks import CHECKED_MARK, WarnedLocations, warn_if_misused
+from pyro_logits.checks import (
+    CHECKED_MARK,
+    WarnedLocations,
+    logsumexp_of_first,
+    warn_if_misused,
+)
 from pyro_logits.losses import LossChecker
 
 if TYPE_CHECKING:
@@ -166,8 +171,8 @@ class CheckLogitsMessenger(Messenger):
 
     def _check_site(self, msg: Message) -> None:
         name = msg["name"]
-        if name is None or name in self._warned_sites or msg["infer"].get(CHECKED_MARK):
-            return  # CHECKED_MARK: an observe_* helper checked (and warned) already
+        if name is None or name in self._warned_sites:
+            return
         calls = self._calls.get(name, 0) + 1
         self._calls[name] = calls
         if calls & (calls - 1):  # check on calls 1, 2, 4, 8, ... only
@@ -317,11 +322,7 @@ def _before_normalisation(stored: torch.Tensor) -> torch.Tensor | None:
             node = node.next_functions[0][0]
         if node is None or node.name() != "SubBackward0":
             return None
-        lse = node.next_functions[1][0]
-        if lse is None or lse.name() != "LogsumexpBackward0":
-            return None
-        if lse.next_functions[0][0] is not node.next_functions[0][0]:
-            return None
-        return lse._saved_self
+        lse = logsumexp_of_first(node)
+        return lse._saved_self if lse is not None else None  # type: ignore[attr-defined]
     except RuntimeError:  # saved tensors freed by an earlier backward()
         return None

@@ -43,7 +43,6 @@ from pyro.poutine.indep_messenger import CondIndepStackFrame
 from pyro.poutine.runtime import get_plates
 from pyro.util import ignore_jit_warnings
 
-from pyro_logits.checks import CHECKED_MARK
 from pyro_logits.likelihoods import _bernoulli, _categorical, one_parameter, resolve_validate
 
 __all__ = ["observe_bernoulli", "observe_categorical"]
@@ -276,11 +275,9 @@ def _observe(
     _check_mask(mask, _site_batchtuple(layout.batch_shape, layout.frames), name)
     scale = _scale(dataset_size, layout.size, all_frames, name)
     fn = d.mask(mask) if mask is not None else d
-    # The mark tells check_logits() that this site's logits were checked here already.
-    infer = {CHECKED_MARK: validate}
     if layout.inside:
         with poutine.scale(scale=scale) if scale != 1.0 else contextlib.nullcontext():
-            return pyro.sample(name, fn, obs=obs, infer=infer)
+            return pyro.sample(name, fn, obs=obs)
     if scale == 1.0:
         plate = pyro.plate(f"{name}_data", layout.size, dim=-1)
     else:
@@ -288,7 +285,7 @@ def _observe(
         subsample = torch.arange(layout.size, device=device)
         plate = pyro.plate(f"{name}_data", dataset_size, subsample=subsample, dim=-1)
     with plate:
-        return pyro.sample(name, fn, obs=obs, infer=infer)
+        return pyro.sample(name, fn, obs=obs)
 
 
 def _check_class_labels(obs: torch.Tensor, num_classes: int, name: str) -> None:
