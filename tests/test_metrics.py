@@ -183,12 +183,11 @@ def test_input_errors() -> None:
     ):
         metrics.nll(logits, labels)
     log_probs = torch.log_softmax(logits, -1)
+    assert metrics.accuracy(log_probs, labels.int()) == metrics.accuracy(log_probs, labels)
+    with pytest.raises(ValueError, match=r"integer class labels for labels but got torch\.float32"):
+        metrics.accuracy(log_probs, labels.float())
     with pytest.raises(
-        ValueError, match=r"int64 labels but got torch\.int32; use labels\.long\(\)"
-    ):
-        metrics.accuracy(log_probs, labels.int())
-    with pytest.raises(
-        ValueError, match=r"labels in 0\.\.1 \(C = 2 classes\) but got values from 0 to 2"
+        ValueError, match=r"class labels in \[0, 1\] for labels \(2 classes\) but got 2; check"
     ):
         metrics.brier_score(log_probs, torch.tensor([0, 2]))
     with pytest.raises(

@@ -20,6 +20,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from pyro_logits.labels import check_class_labels
+
 __all__ = [
     "CalibrationBins",
     "NLLDifference",
@@ -91,14 +93,8 @@ def _check(log_probs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor,
     if not isinstance(labels, torch.Tensor) or labels.shape != (n,):
         shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels)
         raise ValueError(f"Expected labels of shape ({n},) to match log_probs but got {shape}.")
-    if labels.dtype != torch.int64:
-        raise ValueError(f"Expected int64 labels but got {labels.dtype}; use labels.long().")
-    if labels.min() < 0 or labels.max() >= c:
-        raise ValueError(
-            f"Expected labels in 0..{c - 1} (C = {c} classes) but got values from "
-            f"{int(labels.min())} to {int(labels.max())}."
-        )
-    return log_probs, labels.to(log_probs.device)
+    check_class_labels(labels, c, where="labels")
+    return log_probs, labels.to(log_probs.device, torch.int64)
 
 
 def _label_nlls(log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

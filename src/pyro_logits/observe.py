@@ -43,6 +43,7 @@ from pyro.poutine.indep_messenger import CondIndepStackFrame
 from pyro.poutine.runtime import get_plates
 from pyro.util import ignore_jit_warnings
 
+from pyro_logits.labels import check_class_labels
 from pyro_logits.likelihoods import _bernoulli, _categorical, one_parameter, resolve_validate
 
 __all__ = ["observe_bernoulli", "observe_categorical"]
@@ -288,24 +289,6 @@ def _observe(
         return pyro.sample(name, fn, obs=obs)
 
 
-def _check_class_labels(obs: torch.Tensor, num_classes: int, name: str) -> None:
-    if obs.dtype == torch.bool or obs.is_complex():
-        raise ValueError(f"Expected integer class labels for site {name!r} but got {obs.dtype}.")
-    if obs.is_floating_point() and (obs != obs.floor()).any():
-        raise ValueError(
-            f"Expected integer class labels for site {name!r} but got non-integer values such "
-            f"as {obs[obs != obs.floor()].flatten()[0].item()!r}; labels are class indices "
-            f"(use obs.long(), or argmax for one-hot targets)."
-        )
-    out = (obs < 0) | (obs >= num_classes)
-    if out.any():
-        raise ValueError(
-            f"Expected class labels in [0, {num_classes - 1}] for site {name!r} (the logits have "
-            f"{num_classes} classes) but got {obs[out].flatten()[0].item()!r}; check the label "
-            f"encoding or the number of network outputs."
-        )
-
-
 def _check_binary_obs(obs: torch.Tensor, name: str) -> None:
     bad = (obs != 0) & (obs != 1)
     if bad.any():
@@ -500,7 +483,9 @@ def observe_categorical(
         dataset_size=dataset_size,
         mask=mask,
         validate=validate,
-        check_obs=lambda o: _check_class_labels(o, x.shape[-1], name),
+        check_obs=lambda o: check_class_labels(
+            o, x.shape[-1], where=f"site {name!r}", integral_floats=True
+        ),
         what=f"one class label per row of {parameter}",
         device=x.device,
     )

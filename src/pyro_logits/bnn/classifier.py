@@ -21,6 +21,7 @@ from pyro_logits.bnn.loss import MeanFieldELBO
 from pyro_logits.bnn.model import BayesianNetwork
 from pyro_logits.bnn.optim import JointAdam, fused_adam_supported
 from pyro_logits.convert import predictive_log_probs
+from pyro_logits.labels import check_class_labels
 
 Estimator = Literal["local-reparam", "flipout", "sample-weights"]
 ESTIMATORS: tuple[str, ...] = ("local-reparam", "flipout", "sample-weights")
@@ -280,16 +281,9 @@ class BNNClassifier:
                 f"Expected float inputs of shape (N, {', '.join(map(str, shape))}) but got "
                 f"{x.dtype} of shape {tuple(x.shape)}."
             )
-        if y.shape != (n,) or y.is_floating_point() or y.dtype == torch.bool:
-            raise ValueError(
-                f"Expected integer labels of shape ({n},) but got {y.dtype} of shape "
-                f"{tuple(y.shape)}."
-            )
-        if n and (int(y.min()) < 0 or int(y.max()) >= num_classes):
-            raise ValueError(
-                f"Expected labels in [0, {num_classes - 1}] but got values in "
-                f"[{int(y.min())}, {int(y.max())}]."
-            )
+        if y.shape != (n,):
+            raise ValueError(f"Expected labels of shape ({n},) but got {tuple(y.shape)}.")
+        check_class_labels(y, num_classes, where="the labels y")
 
     def fit(
         self,
