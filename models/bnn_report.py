@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from pyro_logits import metrics
+from pyro_logits import datasets, metrics
 from pyro_logits.bnn import BNNClassifier
 from pyro_logits.datasets import CORRUPTIONS, corrupt
 from pyro_logits.scripts import atomic_write
@@ -82,8 +82,8 @@ def evaluate(
     generator = torch.Generator().manual_seed(seed + 1)
     angles = 45.0 + 270.0 * torch.rand(x_test.shape[0], generator=generator, dtype=torch.float64)
     ood_inputs = {
-        "rotated": metrics.rotate_images(x_test.cpu(), angles).to(device),
-        "noise": metrics.noise_images(x_test.shape[0], generator=generator).to(device),
+        "rotated": datasets.rotate_images(x_test.cpu(), angles).to(device),
+        "noise": datasets.noise_images(x_test.shape[0], generator=generator).to(device),
     }
     labels = y_test.cpu()
     log_probs = clf.predict_log_probs(as_input(x_test), num_samples=num_samples).cpu()

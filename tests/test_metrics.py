@@ -10,7 +10,7 @@ from helpers import assert_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyro_logits import metrics
+from pyro_logits import datasets, metrics
 
 # References: loops over examples in float64, written for clarity, not speed.
 
@@ -211,34 +211,34 @@ def test_input_errors() -> None:
 
 def test_rotate_by_zero_is_identity() -> None:
     images = torch.rand(6, 784)
-    assert torch.equal(metrics.rotate_images(images, 0.0), images)
-    assert_close(metrics.rotate_images(images, 360.0), images, rtol=0, atol=1e-6)
+    assert torch.equal(datasets.rotate_images(images, 0.0), images)
+    assert_close(datasets.rotate_images(images, 360.0), images, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, -1])
 def test_rotate_by_right_angles_matches_rot90(k: int) -> None:
     images = torch.rand(6, 28, 28)
-    rotated = metrics.rotate_images(images, 90.0 * k)
+    rotated = datasets.rotate_images(images, 90.0 * k)
     assert_close(rotated, torch.rot90(images, k, dims=(-2, -1)), rtol=0, atol=1e-6)
-    flat = metrics.rotate_images(images.reshape(6, 784), 90.0 * k)
+    flat = datasets.rotate_images(images.reshape(6, 784), 90.0 * k)
     assert flat.shape == (6, 784) and flat.dtype == torch.float32
     assert_close(flat.reshape(6, 28, 28), rotated, rtol=0, atol=0)
 
 
 def test_rotate_per_image_and_non_square() -> None:
     images = torch.rand(3, 28, 28)
-    rotated = metrics.rotate_images(images, torch.tensor([0.0, 90.0, 180.0]))
+    rotated = datasets.rotate_images(images, torch.tensor([0.0, 90.0, 180.0]))
     for i in range(3):
         assert_close(rotated[i], torch.rot90(images[i], i), rtol=0, atol=1e-6)
     wide = torch.rand(2, 4, 6)
     assert_close(
-        metrics.rotate_images(wide, 180.0), torch.rot90(wide, 2, (-2, -1)), rtol=0, atol=1e-6
+        datasets.rotate_images(wide, 180.0), torch.rot90(wide, 2, (-2, -1)), rtol=0, atol=1e-6
     )
 
 
 def test_rotate_45_keeps_the_centre_and_blanks_the_corners() -> None:
     image = torch.ones(1, 28, 28)
-    rotated = metrics.rotate_images(image, 45.0)[0]
+    rotated = datasets.rotate_images(image, 45.0)[0]
     assert rotated[14, 14] == pytest.approx(1.0, abs=1e-6)
     assert rotated[0, 0] == 0 and rotated[27, 27] == 0
 
@@ -247,23 +247,23 @@ def test_rotate_errors() -> None:
     with pytest.raises(
         ValueError, match=r"images of shape \(N, 784\) or \(N, H, W\) but got \(2, 100\)"
     ):
-        metrics.rotate_images(torch.zeros(2, 100), 10.0)
+        datasets.rotate_images(torch.zeros(2, 100), 10.0)
     with pytest.raises(ValueError, match=r"floating-point images but got torch\.uint8"):
-        metrics.rotate_images(torch.zeros(2, 784, dtype=torch.uint8), 10.0)
+        datasets.rotate_images(torch.zeros(2, 784, dtype=torch.uint8), 10.0)
     with pytest.raises(ValueError, match=r"degrees as a number or of shape \(2,\)"):
-        metrics.rotate_images(torch.zeros(2, 784), torch.zeros(3))
+        datasets.rotate_images(torch.zeros(2, 784), torch.zeros(3))
 
 
 def test_noise_images() -> None:
-    images = metrics.noise_images(500, generator=torch.Generator().manual_seed(1))
+    images = datasets.noise_images(500, generator=torch.Generator().manual_seed(1))
     assert images.shape == (500, 784) and images.dtype == torch.float32
     assert images.min() >= 0 and images.max() < 1
     assert images.mean().item() == pytest.approx(0.5, abs=0.01)  # 392k uniforms: sd 0.0005
-    again = metrics.noise_images(500, generator=torch.Generator().manual_seed(1))
+    again = datasets.noise_images(500, generator=torch.Generator().manual_seed(1))
     assert torch.equal(images, again)
-    assert metrics.noise_images(2, shape=(28, 28), dtype=torch.float64).shape == (2, 28, 28)
+    assert datasets.noise_images(2, shape=(28, 28), dtype=torch.float64).shape == (2, 28, 28)
     with pytest.raises(ValueError, match="non-negative number of images but got -1"):
-        metrics.noise_images(-1)
+        datasets.noise_images(-1)
 
 
 def test_nll_difference_mean_is_the_difference_of_the_nlls() -> None:

@@ -1,15 +1,15 @@
-"""Evaluation metrics for classifiers that output log-probabilities, and shifted inputs for OOD.
+"""Evaluation metrics for classifiers that output log-probabilities.
 
 Every metric takes ``log_probs`` of shape ``(N, C)``: normalised log-probabilities, typically
 the log posterior-predictive probabilities from
 :func:`pyro_logits.convert.predictive_log_probs` (pass ``torch.log_softmax(logits, -1)`` for
-a single network's logits), and ``int64`` ``labels`` of shape ``(N,)``. Rows are checked to
+a single network's logits), and integer ``labels`` of shape ``(N,)``. Rows are checked to
 be normalised, so logits passed by mistake are caught rather than silently scored. Metrics are
 computed in float64 and returned as Python floats.
 
 Out-of-distribution (OOD) detection is scored with :func:`auroc` on the predictive entropy,
-OOD inputs being the positive class; :func:`rotate_images` and :func:`noise_images` make such
-inputs from the test set.
+OOD inputs being the positive class; :func:`pyro_logits.datasets.rotate_images` and
+:func:`pyro_logits.datasets.noise_images` make such inputs from the test set.
 """
 
 from __future__ import annotations
@@ -32,10 +32,8 @@ __all__ = [
     "expected_calibration_error",
     "nll",
     "nll_difference",
-    "noise_images",
     "ood_auroc",
     "predictive_entropy",
-    "rotate_images",
 ]
 
 
@@ -480,130 +478,3 @@ def nll_difference(
     tail = (1 - level) / 2
     low, high = torch.quantile(means, torch.tensor([tail, 1 - tail], dtype=torch.float64))
     return NLLDifference(mean, low.item(), high.item())
-
-
-def rotate_images(
-    images: torch.Tensor, degrees: float | torch.Tensor, *, image_size: tuple[int, int] = (28, 28)
-) -> torch.Tensor:
-    """Rotate images counter-clockwise about their centre, filling with 0 (black).
-
-    Uses bilinear interpolation (:func:`torch.nn.functional.grid_sample`); rotations by
-    multiples of 90 degrees move pixels exactly, matching :func:`torch.rot90` on the last two
-    dims up to rounding. "Counter-clockwise" is as displayed, with row 0 at the top.
-
-    Parameters
-    ----------
-    images : torch.Tensor
-        Flattened images ``(N, H * W)``, as :func:`pyro_logits.datasets.load_mnist` returns,
-        or images ``(N, H, W)``.
-    degrees : float or torch.Tensor
-        The angle, one for all images or a tensor of shape ``(N,)``, one per image.
-    image_size : tuple of int
-        ``(H, W)`` of flattened images. Default ``(28, 28)``.
-
-    Returns
-    -------
-    torch.Tensor
-        The rotated images, same shape and dtype as ``images``.
-
-    Raises
-    ------
-    ValueError
-        If ``images`` is neither ``(N, H * W)`` nor ``(N, H, W)``, is not floating-point,
-        or ``degrees`` has the wrong shape.
-
-    Examples
-    --------
-    >>> import torch
-    >>> image = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])
-    >>> rotate_images(image, 90.0)
-    tensor([[[0., 0.],
-             [1., 0.]]])
-    """
-    height, width = image_size
-    if images.dim() == 2 and images.shape[1] == height * width:
-        grid_images = images.reshape(-1, 1, height, width)
-    elif images.dim() == 3:
-        grid_images = images.unsqueeze(1)
-        height, width = images.shape[1:]
-    else:
-        raise ValueError(
-            f"Expected images of shape (N, {height * width}) or (N, H, W) but got "
-            f"{tuple(images.shape)}; pass image_size=(H, W) for flattened images of another size."
-        )
-    if not images.is_floating_point():
-        raise ValueError(
-            f"Expected floating-point images but got {images.dtype}; convert bytes with "
-            "images.float() / 255."
-        )
-    n = grid_images.shape[0]
-    angle = torch.as_tensor(degrees, dtype=torch.float64, device=images.device)
-    if angle.dim() == 0:
-        angle = angle.expand(n)
-    if angle.shape != (n,):
-        raise ValueError(f"Expected degrees as a number or of shape ({n},) but got {angle.shape}.")
-    radians = torch.deg2rad(angle)[:, None, None]
-    cos, sin = torch.cos(radians), torch.sin(radians)
-    # Pixel centres in grid_sample's coordinates (align_corners=False): x right, y down, both
-    # in [-1, 1]. Each output pixel samples the input at its own position turned clockwise,
-    # which turns the picture counter-clockwise; the aspect ratio keeps non-square images
-    # rigid. In float64, a turn by 0 or 90 degrees hits pixel centres exactly.
-    columns = torch.arange(width, dtype=torch.float64, device=images.device)
-    rows = torch.arange(height, dtype=torch.float64, device=images.device)
-    x = ((2 * columns + 1) / width - 1)[None, :]
-    y = ((2 * rows + 1) / height - 1)[:, None]
-    aspect = width / height
-    grid = torch.stack([cos * x - sin * y / aspect, sin * x * aspect + cos * y], dim=-1)
-    rotated = F.grid_sample(
-        grid_images.to(torch.float64),
-        grid,
-        mode="bilinear",
-        padding_mode="zeros",
-        align_corners=False,
-    )
-    return rotated.reshape(images.shape).to(images.dtype)
-
-
-def noise_images(
-    n: int,
-    *,
-    shape: tuple[int, ...] = (784,),
-    generator: torch.Generator | None = None,
-    dtype: torch.dtype = torch.float32,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
-    """Images of independent uniform noise in ``[0, 1)``, a simple out-of-distribution set.
-
-    Parameters
-    ----------
-    n : int
-        Number of images.
-    shape : tuple of int
-        Shape of one image. Default ``(784,)``, a flattened 28 x 28 image.
-    generator : torch.Generator, optional
-        Source of randomness, for reproducible sets.
-    dtype : torch.dtype
-        Default ``torch.float32``.
-    device : torch.device or str, optional
-        Where to create the images.
-
-    Returns
-    -------
-    torch.Tensor
-        Of shape ``(n, *shape)``.
-
-    Raises
-    ------
-    ValueError
-        If ``n`` is negative.
-
-    Examples
-    --------
-    >>> import torch
-    >>> images = noise_images(3, generator=torch.Generator().manual_seed(0))
-    >>> images.shape, bool(images.min() >= 0), bool(images.max() < 1)
-    (torch.Size([3, 784]), True, True)
-    """
-    if n < 0:
-        raise ValueError(f"Expected a non-negative number of images but got {n}.")
-    return torch.rand((n, *shape), generator=generator, dtype=dtype, device=device)

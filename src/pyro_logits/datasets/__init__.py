@@ -17,15 +17,23 @@ Files are written to the cache atomically (temporary file in the same directory,
 ``os.replace``), and only once they have passed verification, so an interrupted or corrupt
 download never leaves a file there.
 
-:func:`random_shift` moves images by a few pixels (training augmentation) and :func:`corrupt`
-makes the corrupted test sets of a shift test (:data:`CORRUPTIONS`).
+:func:`random_shift` moves images by a few pixels (training augmentation), :func:`corrupt`
+makes the corrupted test sets of a shift test (:data:`CORRUPTIONS`), :func:`rotate_images` and
+:func:`noise_images` the rotated and noise sets of an OOD test.
 """
 
 from pyro_logits.datasets._cache import DATA_DIR_ENV, MNIST_MD5
 from pyro_logits.datasets._idx import load_idx_dataset, read_idx
 from pyro_logits.datasets._mirrors import MNIST_MIRRORS
 from pyro_logits.datasets._mnist import find_mnist, load_mnist
-from pyro_logits.datasets._transforms import CORRUPTIONS, corrupt, random_shift, shift_images
+from pyro_logits.datasets._transforms import (
+    CORRUPTIONS,
+    corrupt,
+    noise_images,
+    random_shift,
+    rotate_images,
+    shift_images,
+)
 
 __all__ = [
     "CORRUPTIONS",
@@ -36,7 +44,9 @@ __all__ = [
     "find_mnist",
     "load_idx_dataset",
     "load_mnist",
+    "noise_images",
     "random_shift",
     "read_idx",
+    "rotate_images",
     "shift_images",
 ]

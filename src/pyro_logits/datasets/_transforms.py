@@ -1,4 +1,4 @@
-"""Image transforms for MNIST-sized data: random shifts to train on, corruptions to test on."""
+"""Image transforms for MNIST-sized data: shifts to train on; rotations, noise and corruptions."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-
-from pyro_logits.metrics import rotate_images
 
 SIDE = 28
 
@@ -169,3 +167,130 @@ def corrupt(images: torch.Tensor, name: str, *, seed: int = 0) -> torch.Tensor:
     _as_images(images)
     generator = torch.Generator().manual_seed(seed)
     return CORRUPTIONS[name](images.cpu(), generator).to(images.device)
+
+
+def rotate_images(
+    images: torch.Tensor, degrees: float | torch.Tensor, *, image_size: tuple[int, int] = (28, 28)
+) -> torch.Tensor:
+    """Rotate images counter-clockwise about their centre, filling with 0 (black).
+
+    Uses bilinear interpolation (:func:`torch.nn.functional.grid_sample`); rotations by
+    multiples of 90 degrees move pixels exactly, matching :func:`torch.rot90` on the last two
+    dims up to rounding. "Counter-clockwise" is as displayed, with row 0 at the top.
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        Flattened images ``(N, H * W)``, as :func:`pyro_logits.datasets.load_mnist` returns,
+        or images ``(N, H, W)``.
+    degrees : float or torch.Tensor
+        The angle, one for all images or a tensor of shape ``(N,)``, one per image.
+    image_size : tuple of int
+        ``(H, W)`` of flattened images. Default ``(28, 28)``.
+
+    Returns
+    -------
+    torch.Tensor
+        The rotated images, same shape and dtype as ``images``.
+
+    Raises
+    ------
+    ValueError
+        If ``images`` is neither ``(N, H * W)`` nor ``(N, H, W)``, is not floating-point,
+        or ``degrees`` has the wrong shape.
+
+    Examples
+    --------
+    >>> import torch
+    >>> image = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])
+    >>> rotate_images(image, 90.0)
+    tensor([[[0., 0.],
+             [1., 0.]]])
+    """
+    height, width = image_size
+    if images.dim() == 2 and images.shape[1] == height * width:
+        grid_images = images.reshape(-1, 1, height, width)
+    elif images.dim() == 3:
+        grid_images = images.unsqueeze(1)
+        height, width = images.shape[1:]
+    else:
+        raise ValueError(
+            f"Expected images of shape (N, {height * width}) or (N, H, W) but got "
+            f"{tuple(images.shape)}; pass image_size=(H, W) for flattened images of another size."
+        )
+    if not images.is_floating_point():
+        raise ValueError(
+            f"Expected floating-point images but got {images.dtype}; convert bytes with "
+            "images.float() / 255."
+        )
+    n = grid_images.shape[0]
+    angle = torch.as_tensor(degrees, dtype=torch.float64, device=images.device)
+    if angle.dim() == 0:
+        angle = angle.expand(n)
+    if angle.shape != (n,):
+        raise ValueError(f"Expected degrees as a number or of shape ({n},) but got {angle.shape}.")
+    radians = torch.deg2rad(angle)[:, None, None]
+    cos, sin = torch.cos(radians), torch.sin(radians)
+    # Pixel centres in grid_sample's coordinates (align_corners=False): x right, y down, both
+    # in [-1, 1]. Each output pixel samples the input at its own position turned clockwise,
+    # which turns the picture counter-clockwise; the aspect ratio keeps non-square images
+    # rigid. In float64, a turn by 0 or 90 degrees hits pixel centres exactly.
+    columns = torch.arange(width, dtype=torch.float64, device=images.device)
+    rows = torch.arange(height, dtype=torch.float64, device=images.device)
+    x = ((2 * columns + 1) / width - 1)[None, :]
+    y = ((2 * rows + 1) / height - 1)[:, None]
+    aspect = width / height
+    grid = torch.stack([cos * x - sin * y / aspect, sin * x * aspect + cos * y], dim=-1)
+    rotated = F.grid_sample(
+        grid_images.to(torch.float64),
+        grid,
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
+    )
+    return rotated.reshape(images.shape).to(images.dtype)
+
+
+def noise_images(
+    n: int,
+    *,
+    shape: tuple[int, ...] = (784,),
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Images of independent uniform noise in ``[0, 1)``, a simple out-of-distribution set.
+
+    Parameters
+    ----------
+    n : int
+        Number of images.
+    shape : tuple of int
+        Shape of one image. Default ``(784,)``, a flattened 28 x 28 image.
+    generator : torch.Generator, optional
+        Source of randomness, for reproducible sets.
+    dtype : torch.dtype
+        Default ``torch.float32``.
+    device : torch.device or str, optional
+        Where to create the images.
+
+    Returns
+    -------
+    torch.Tensor
+        Of shape ``(n, *shape)``.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is negative.
+
+    Examples
+    --------
+    >>> import torch
+    >>> images = noise_images(3, generator=torch.Generator().manual_seed(0))
+    >>> images.shape, bool(images.min() >= 0), bool(images.max() < 1)
+    (torch.Size([3, 784]), True, True)
+    """
+    if n < 0:
+        raise ValueError(f"Expected a non-negative number of images but got {n}.")
+    return torch.rand((n, *shape), generator=generator, dtype=dtype, device=device)
