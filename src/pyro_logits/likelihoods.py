@@ -190,9 +190,10 @@ def _resolve_positive_infinity(logits: torch.Tensor) -> torch.Tensor:
 
 # Under torch.jit.trace (JitTrace_ELBO) the checks read the values of the traced call alone.
 @ignore_jit_warnings(["Converting a tensor to a Python boolean"])
-def _bernoulli(
+def build_bernoulli(
     parameter: str, x: torch.Tensor, event_dim: int, validate: bool, where: str
 ) -> dist.Bernoulli | dist.Independent:
+    """:func:`bernoulli` for the helpers: ``x`` is the ``parameter`` (logits or probs) given."""
     if validate:
         if parameter == "probs":
             _check_probs(x, where, class_dim=False)
@@ -211,7 +212,10 @@ def _bernoulli(
 
 
 @ignore_jit_warnings(["Converting a tensor to a Python boolean"])
-def _categorical(parameter: str, x: torch.Tensor, validate: bool, where: str) -> dist.Categorical:
+def build_categorical(
+    parameter: str, x: torch.Tensor, validate: bool, where: str
+) -> dist.Categorical:
+    """:func:`categorical` for the helpers: ``x`` is the ``parameter`` (logits or probs) given."""
     if parameter == "probs":
         if validate:
             _check_probs(x, where, class_dim=True)
@@ -282,7 +286,7 @@ def bernoulli(
     """
     parameter, x = one_parameter(logits, probs, "pyro_logits.bernoulli")
     where = f"argument {parameter!r} of pyro_logits.bernoulli"
-    return _bernoulli(parameter, x, event_dim, resolve_validate(validate), where)
+    return build_bernoulli(parameter, x, event_dim, resolve_validate(validate), where)
 
 
 def categorical(
@@ -332,4 +336,4 @@ def categorical(
     """
     parameter, x = one_parameter(logits, probs, "pyro_logits.categorical")
     where = f"argument {parameter!r} of pyro_logits.categorical"
-    return _categorical(parameter, x, resolve_validate(validate), where)
+    return build_categorical(parameter, x, resolve_validate(validate), where)

@@ -32,7 +32,6 @@ defaults to Pyro's switch (:func:`pyro.enable_validation`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from typing import NamedTuple
 
 import pyro
@@ -44,7 +43,12 @@ from pyro.poutine.runtime import get_plates
 from pyro.util import ignore_jit_warnings
 
 from pyro_logits.labels import check_class_labels
-from pyro_logits.likelihoods import _bernoulli, _categorical, one_parameter, resolve_validate
+from pyro_logits.likelihoods import (
+    build_bernoulli,
+    build_categorical,
+    one_parameter,
+    resolve_validate,
+)
 
 __all__ = ["observe_bernoulli", "observe_categorical"]
 
@@ -243,36 +247,66 @@ def _layout(
     return _Layout(False, e, batch, size, [*frames, own])
 
 
+class _Likelihood(NamedTuple):
+    """What an observe helper gives the observe step: its distribution and its observations."""
+
+    family: str  # "bernoulli" or "categorical"
+    parameter: str  # "logits" or "probs"
+    x: torch.Tensor
+    where: str  # the argument, for messages
+    validate: bool
+
+    @property
+    def value_shape(self) -> tuple[int, ...]:
+        """The shape of one value of the site: the batch dims of ``x`` and, for Bernoulli, more."""
+        return tuple(self.x.shape if self.family == "bernoulli" else self.x.shape[:-1])
+
+    @property
+    def what(self) -> str:
+        if self.family == "bernoulli":
+            return f"one outcome per {'logit' if self.parameter == 'logits' else 'probability'}"
+        return f"one class label per row of {self.parameter}"
+
+    def build(self, event_dim: int) -> dist.TorchDistribution:
+        if self.family == "bernoulli":
+            return build_bernoulli(self.parameter, self.x, event_dim, self.validate, self.where)
+        d = build_categorical(self.parameter, self.x, self.validate, self.where)
+        return d.to_event(event_dim) if event_dim else d
+
+    def check(self, obs: torch.Tensor, name: str) -> None:
+        if self.family == "bernoulli":
+            _check_binary_obs(obs, name)
+        else:
+            classes = self.x.shape[-1]
+            check_class_labels(obs, classes, where=f"site {name!r}", integral_floats=True)
+
+
 # Under torch.jit.trace (JitTrace_ELBO) the checks read the shapes and values of the traced call,
 # as Pyro's own shape checks do.
 @ignore_jit_warnings([_TRACER_BOOL])
 def _observe(
     name: str,
-    build: Callable[[int], dist.TorchDistribution],
+    likelihood: _Likelihood,
     obs: torch.Tensor | None,
     *,
-    value_shape: tuple[int, ...],
     event_dim: int | None,
     dataset_size: int | None,
     mask: torch.Tensor | None,
-    validate: bool,
-    check_obs: Callable[[torch.Tensor], None],
-    what: str,
-    device: torch.device,
 ) -> torch.Tensor:
     """Join the enclosing plates (or open the data plate), mask, scale and sample ``name``."""
     _check_event_dim(event_dim)
     all_frames = get_plates()
+    value_shape = likelihood.value_shape
     if obs is not None:
         if not isinstance(obs, torch.Tensor):
             raise TypeError(
                 f"Expected obs for site {name!r} to be a torch.Tensor but got {type(obs).__name__}."
             )
-        _check_obs_broadcasts(obs, value_shape, name, what)
+        _check_obs_broadcasts(obs, value_shape, name, likelihood.what)
     layout = _layout(name, obs, value_shape, event_dim, [f for f in all_frames if f.vectorized])
-    d = build(layout.event_dim)
-    if obs is not None and validate:
-        check_obs(obs)
+    d = likelihood.build(layout.event_dim)
+    if obs is not None and likelihood.validate:
+        likelihood.check(obs, name)
     _check_mask(mask, _site_batchtuple(layout.batch_shape, layout.frames), name)
     scale = _scale(dataset_size, layout.size, all_frames, name)
     fn = d.mask(mask) if mask is not None else d
@@ -283,7 +317,7 @@ def _observe(
         plate = pyro.plate(f"{name}_data", layout.size, dim=-1)
     else:
         # A fixed subsample (no random indices are drawn): only the scale size / subsample matters.
-        subsample = torch.arange(layout.size, device=device)
+        subsample = torch.arange(layout.size, device=likelihood.x.device)
         plate = pyro.plate(f"{name}_data", dataset_size, subsample=subsample, dim=-1)
     with plate:
         return pyro.sample(name, fn, obs=obs)
@@ -384,18 +418,9 @@ def observe_bernoulli(
     _require_tensor(x, where)
     if isinstance(obs, torch.Tensor) and obs.dtype != x.dtype and x.is_floating_point():
         obs = obs.to(x.dtype)
+    likelihood = _Likelihood("bernoulli", parameter, x, where, validate)
     return _observe(
-        name,
-        lambda e: _bernoulli(parameter, x, e, validate, where),
-        obs,
-        value_shape=tuple(x.shape),
-        event_dim=event_dim,
-        dataset_size=dataset_size,
-        mask=mask,
-        validate=validate,
-        check_obs=lambda o: _check_binary_obs(o, name),
-        what="one outcome per logit" if parameter == "logits" else "one outcome per probability",
-        device=x.device,
+        name, likelihood, obs, event_dim=event_dim, dataset_size=dataset_size, mask=mask
     )
 
 
@@ -469,23 +494,7 @@ def observe_categorical(
             f"Expected {parameter} for site {name!r} of shape (batch_size, num_classes) but got "
             f"{tuple(x.shape)}; add a batch dim with {parameter}.unsqueeze(0)."
         )
-
-    def build(e: int) -> dist.TorchDistribution:
-        d = _categorical(parameter, x, validate, where)
-        return d.to_event(e) if e else d
-
+    likelihood = _Likelihood("categorical", parameter, x, where, validate)
     return _observe(
-        name,
-        build,
-        obs,
-        value_shape=tuple(x.shape[:-1]),
-        event_dim=event_dim,
-        dataset_size=dataset_size,
-        mask=mask,
-        validate=validate,
-        check_obs=lambda o: check_class_labels(
-            o, x.shape[-1], where=f"site {name!r}", integral_floats=True
-        ),
-        what=f"one class label per row of {parameter}",
-        device=x.device,
+        name, likelihood, obs, event_dim=event_dim, dataset_size=dataset_size, mask=mask
     )
