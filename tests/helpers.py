@@ -13,6 +13,7 @@ import torch
 
 from pyro_logits.datasets import find_mnist
 
+REPO_ROOT = Path(__file__).resolve().parents[1]  # the checkout: src/, lint/, models/, ...
 MNIST_FILES = (
     "train-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz",

@@ -12,6 +12,7 @@ from textwrap import dedent
 
 import pyro_logits_lint as lint
 import pytest
+from helpers import REPO_ROOT
 
 HEADER = """\
 import math
@@ -1074,6 +1075,6 @@ def test_flake8_plugin_yields_zero_based_columns() -> None:
 
 def test_the_project_itself_lints_clean(capsys: pytest.CaptureFixture[str]) -> None:
     """Deliberate misuse in the tests carries a ``# noqa``; everything else must be clean."""
-    root = Path(__file__).resolve().parents[1]
-    paths = [str(root / d) for d in ("src", "tests", "models", "benchmarks") if (root / d).is_dir()]
+    root = REPO_ROOT
+    paths = [str(root / d) for d in ("src", "lint", "tests", "models", "benchmarks")]
     assert lint.main(paths) == 0, capsys.readouterr().out

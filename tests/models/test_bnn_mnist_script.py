@@ -12,12 +12,12 @@ from pathlib import Path
 import pyro
 import pytest
 import torch
-from helpers import load_script
+from helpers import REPO_ROOT, load_script
 
 from pyro_logits.bnn import BayesianMLP, BayesianNetwork, BNNClassifier, lenet
 from pyro_logits.datasets import CORRUPTIONS
 
-SCRIPT = Path(__file__).resolve().parents[1] / "models" / "bnn_mnist.py"
+SCRIPT = REPO_ROOT / "models" / "bnn_mnist.py"
 TINY = ["--train-size", "2000", "--num-samples", "4", "--threads", "2", "--no-progress"]
 
 

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO_ROOT
 
-SCRIPT = Path(__file__).resolve().parents[1] / "models" / "vae_mnist.py"
+SCRIPT = REPO_ROOT / "models" / "vae_mnist.py"
 TINY = ["--train-size", "1000", "--hidden", "64", "--threads", "2", "--no-progress"]
 
 

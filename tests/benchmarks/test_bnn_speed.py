@@ -7,9 +7,9 @@ import math
 from pathlib import Path
 
 import pytest
-from helpers import load_script
+from helpers import REPO_ROOT, load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bnn_speed.py"
+SCRIPT = REPO_ROOT / "benchmarks" / "bnn_speed.py"
 
 
 def test_lenet_rows_train_on_the_given_minibatch_size(

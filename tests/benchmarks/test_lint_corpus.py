@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import load_script
+from helpers import REPO_ROOT, load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "lint_corpus.py"
+SCRIPT = REPO_ROOT / "benchmarks" / "lint_corpus.py"
 MODEL = """\
 import torch.nn.functional as F
 from torch import nn

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 MISTAKE = "import torch.nn.functional as F\n\nloss = F.cross_entropy(F.softmax(out, dim=1), y)\n"
 CLEAN = "import torch.nn.functional as F\n\nloss = F.cross_entropy(out, y)\n"
 

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import load_script
+from helpers import REPO_ROOT, load_script
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 SCRIPT = ROOT / "benchmarks" / "bnn_profile.py"
 
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from helpers import assert_close
+from helpers import REPO_ROOT, assert_close
 from torch import nn
 
 from pyro_logits.bnn import (
@@ -26,7 +26,7 @@ from pyro_logits.bnn import (
     init_data_parallel,
 )
 
-SCRIPT = Path(__file__).resolve().parents[1] / "models" / "bnn_mnist.py"
+SCRIPT = REPO_ROOT / "models" / "bnn_mnist.py"
 
 
 def free_port() -> int:

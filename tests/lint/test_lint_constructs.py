@@ -10,6 +10,7 @@ from textwrap import dedent
 
 import pyro_logits_lint as lint
 import pytest
+from helpers import REPO_ROOT
 
 HEADER = """\
 import torch
@@ -315,6 +316,6 @@ def test_importing_the_linter_imports_neither_torch_nor_pyro() -> None:
 
 
 def test_pre_commit_hook_declares_the_script_and_the_file_types() -> None:
-    hooks = (Path(__file__).resolve().parents[1] / ".pre-commit-hooks.yaml").read_text()
+    hooks = (REPO_ROOT / ".pre-commit-hooks.yaml").read_text()
     assert "id: pyro-logits-lint" in hooks and "entry: lint/pre-commit-hook" in hooks
     assert "types_or: [python, jupyter]" in hooks and "language: script" in hooks

@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO_ROOT
 
 from pyro_logits.datasets import CORRUPTIONS
 
-SCRIPT = Path(__file__).resolve().parents[1] / "models" / "shift_summary.py"
+SCRIPT = REPO_ROOT / "models" / "shift_summary.py"
 
 pytestmark = pytest.mark.mnist
 
