@@ -40,7 +40,6 @@ import os
 import platform
 import statistics
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -233,9 +232,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"how the expected log-likelihood is estimated (default: {_per_arch('estimator')})",
     )
     parser.add_argument(
-        "--guide", choices=ESTIMATORS, default=None, help="deprecated name of --estimator"
-    )
-    parser.add_argument(
         "--dist-timeout",
         type=positive_float,
         default=600.0,
@@ -277,14 +273,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name, value in ARCH_DEFAULTS[args.arch].items():
         if not hasattr(args, name):
             setattr(args, name, value)
-    if args.guide is not None:
-        warnings.warn(
-            "--guide is renamed --estimator (it picks the likelihood estimator, not the guide); "
-            "--guide will be removed in the next release.",
-            FutureWarning,
-            stacklevel=2,
-        )
-        args.estimator = args.guide
     if "he" in args.prior_scale and len(args.prior_scale) > 1:
         parser.error(f"--prior-scale he stands alone (it sets every layer), got {args.prior_scale}")
     if args.resume and args.overwrite:
@@ -304,7 +292,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
-    ignored = {"resume", "overwrite", "no_progress", "guide", "dist_timeout"}
+    ignored = {"resume", "overwrite", "no_progress", "dist_timeout"}
     config = {k: v for k, v in vars(args).items() if k not in ignored}
     if len(set(args.prior_scale)) == 1:  # one scale for every layer, however it was spelt
         config["prior_scale"] = args.prior_scale[:1]

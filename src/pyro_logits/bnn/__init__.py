@@ -39,7 +39,7 @@ True
 """
 
 from pyro_logits.bnn.baseline import PlainMLP, PlainNetwork, lenet
-from pyro_logits.bnn.classifier import ESTIMATORS, GUIDES, BNNClassifier
+from pyro_logits.bnn.classifier import ESTIMATORS, BNNClassifier
 from pyro_logits.bnn.distributed import DataParallel, init_data_parallel
 from pyro_logits.bnn.guide import MeanFieldGuide
 from pyro_logits.bnn.kernel import gaussian_variance_and_kl, layer_variances_and_kl
@@ -49,7 +49,6 @@ from pyro_logits.bnn.optim import JointAdam
 
 __all__ = [
     "ESTIMATORS",
-    "GUIDES",
     "BNNClassifier",
     "BayesianMLP",
     "BayesianNetwork",

@@ -25,7 +25,6 @@ from pyro_logits.labels import check_class_labels
 
 Estimator = Literal["local-reparam", "flipout", "sample-weights"]
 ESTIMATORS: tuple[str, ...] = ("local-reparam", "flipout", "sample-weights")
-GUIDES = ESTIMATORS  # the old name of ESTIMATORS, kept for one release
 
 
 CHECKPOINT_FORMAT = 3
