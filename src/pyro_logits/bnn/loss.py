@@ -83,7 +83,7 @@ class MeanFieldELBO(ELBO):
         y: torch.Tensor,
         *,
         dataset_size: int | None = None,
-        validate: bool = True,
+        validate: bool | None = None,
         shard: Shard | None = None,
     ) -> torch.Tensor:
         """Return a differentiable one-sample estimate of the negative ELBO.

@@ -21,6 +21,7 @@ from pyro_logits.bnn.layers import (
     layers_from_sequential,
     local_reparam_forward,
 )
+from pyro_logits.likelihoods import resolve_validate
 from pyro_logits.observe import observe_categorical
 
 
@@ -256,11 +257,12 @@ class BayesianNetwork(pyro.nn.PyroModule):
         y: torch.Tensor | None,
         *,
         dataset_size: int | None = None,
-        validate: bool = True,
+        validate: bool | None = None,
     ) -> torch.Tensor:
         """The observation site ``"obs"``: labels under categorical ``logits``.
 
-        ``validate`` is :func:`~pyro_logits.observe_categorical`'s: check logits and labels.
+        ``validate`` is :func:`~pyro_logits.observe_categorical`'s: check logits and labels
+        (``None`` follows :func:`pyro.enable_validation`).
         """
         return observe_categorical("obs", logits, y, dataset_size=dataset_size, validate=validate)
 
@@ -270,7 +272,7 @@ class BayesianNetwork(pyro.nn.PyroModule):
         y: torch.Tensor,
         *,
         dataset_size: int | None = None,
-        validate: bool = True,
+        validate: bool | None = None,
     ) -> torch.Tensor:
         """Log-probability of the labels under :meth:`likelihood`, summed over its observed sites.
 
@@ -292,7 +294,7 @@ class BayesianNetwork(pyro.nn.PyroModule):
         # anything else goes through the likelihood, whose errors explain it
         sized = dataset_size is None or (type(dataset_size) is int and dataset_size >= len(y))
         fast = default and logits.dim() == 2 and plain_labels and sized
-        if fast and not validate and not get_plates():
+        if fast and not resolve_validate(validate) and not get_plates():
             scale = 1.0 if dataset_size is None else dataset_size / y.shape[0]
             return F.cross_entropy(logits, y, reduction="sum") * -scale
         with poutine.trace() as tracer:
@@ -311,7 +313,7 @@ class BayesianNetwork(pyro.nn.PyroModule):
         y: torch.Tensor | None = None,
         *,
         dataset_size: int | None = None,
-        validate: bool = True,
+        validate: bool | None = None,
     ) -> torch.Tensor:
         """Run the model: sample the weights, compute the logits, observe (or sample) labels.
 
@@ -323,8 +325,9 @@ class BayesianNetwork(pyro.nn.PyroModule):
             Integer labels of shape ``(N,)``; ``None`` samples them.
         dataset_size : int, optional
             Size of the full data set when ``x`` is a minibatch of it.
-        validate : bool
-            Check the logits and labels at the likelihood.
+        validate : bool, optional
+            Check the logits and labels at the likelihood; ``None`` (the default) follows
+            :func:`pyro.enable_validation`, as the core's helpers do.
 
         Returns
         -------
