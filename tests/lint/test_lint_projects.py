@@ -614,6 +614,24 @@ PATH_PROJECTS: dict[str, dict[str, str]] = {
             F.cross_entropy(both, y)  # expect: PL003
             """,
     },
+    "an object built in two files, its attribute read in the second": {
+        "trainer.py": """
+            class Trainer:
+                def __init__(self, criterion):
+                    self.criterion = criterion
+            """,
+        "main_a.py": """
+            from trainer import Trainer
+
+            Trainer(nn.CrossEntropyLoss())
+            """,
+        "main_b.py": """
+            from trainer import Trainer
+
+            t = Trainer(nn.CrossEntropyLoss())
+            t.criterion(F.softmax(z, dim=1), y)  # expect: PL003
+            """,
+    },
     "an object whose attribute is set, and a setter method": {
         "model.py": NET + CLASSIFIER,
         "train.py": """

@@ -195,13 +195,13 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         self.in_foreign: Path | None = None  # the other file whose definition is analysed
         self.scope = _module_scope(tree, project, path)
         self.own_scope = self.scope
-        self.summaries: dict[tuple[object, ...], _Value | None] = {}
+        # per call: what it returns and what it sets on self (another file's: in the project)
+        self.summaries: dict[tuple[object, ...], tuple[_Value | None, dict[str, _Value | None]]]
+        self.summaries = {}
         self.defaults: dict[ast.AST, dict[str, _Value]] = {}  # a function's default arguments
         # Per definition, shared by the files of a project (definitions are distinct nodes).
         self.function_facts: dict[ast.AST, _FunctionFacts] = project.facts if project else {}
         self.in_progress: set[ast.AST] = set()
-        # What each analysed method set on self (self.loss = loss), per function_summary key.
-        self.attributes_set: dict[tuple[object, ...], dict[str, _Value | None]] = {}
         self.self_sets: dict[str, _Value | None] = {}
         self.last_sets: dict[str, _Value] = {}  # what the last method called set on self
         self.classes: dict[ast.ClassDef, _ClassInfo] = {}
@@ -342,21 +342,32 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         are the parameters whose values a call site gave (a loss module, a network class
         instance, ...); defaults stand in for the others.
         """
+        return self.analyse_call(node, owner, bindings)[0]
+
+    def analyse_call(
+        self,
+        node: ast.FunctionDef | ast.AsyncFunctionDef,
+        owner: _ClassInfo | None = None,
+        bindings: dict[str, _Value] | None = None,
+    ) -> tuple[_Value | None, dict[str, _Value | None]]:
+        """:meth:`function_summary`, and what the call sets on ``self`` (its attributes)."""
         foreign = self.foreign_file(node)
         bindings = self.crossing(node, bindings or {})
         arguments = {**self.defaults_of(node), **bindings}
         key = (node, owner.node if owner else None, frozenset(arguments.items()))
         summaries = self.summaries if foreign is None else self.project.summaries  # type: ignore[union-attr]
+
         # What the caller sees: lines of another file are named by that file.
-        seen = (
-            (lambda v: v)
-            if foreign == self.in_foreign or foreign is None
-            else (lambda v: _located(v, foreign))
-        )
-        if key in summaries or node in self.in_progress:
-            return seen(summaries.get(key))  # type: ignore[arg-type]
-        if len(self.in_progress) >= MAX_CALL_DEPTH:
-            return None  # a call chain this deep is not followed further: nothing is claimed
+        def seen(value: _Value | None) -> _Value | None:
+            if foreign is None or foreign == self.in_foreign:
+                return value
+            return _located(value, foreign)
+
+        if key in summaries:
+            summary, sets = summaries[key]  # type: ignore[misc]
+            return seen(summary), {k: seen(v) for k, v in sets.items()}
+        if node in self.in_progress or len(self.in_progress) >= MAX_CALL_DEPTH:
+            return None, {}  # recursion, or a chain this deep: nothing is claimed
         self.in_progress.add(node)
         cls, self_name = self.context.get(node, (owner, None))
         cls = owner or cls  # a base class's method runs on the subclass's object
@@ -384,13 +395,13 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
                 summary = _same(summary, value)
             if summary is not None and summary.kind not in _SUMMARY_KINDS:
                 summary = None
-            summaries[key] = summary
-            self.attributes_set[key] = self.self_sets
+            sets = self.self_sets
+            summaries[key] = (summary, sets)
         finally:
             self.in_progress.discard(node)
             self.cls, self.self_name, self.func, self.locals, self.returns, self.scope = saved
             self.in_foreign, self.self_sets = saved_foreign, saved_sets
-        return seen(summary)
+        return seen(summary), {k: seen(v) for k, v in sets.items()}
 
     def constructed(self, info: _ClassInfo, args: _Args) -> _Value | None:
         """An object of the class ``info``: ``__init__`` run on the call's arguments.
@@ -403,23 +414,11 @@ class _Analyzer(_Statements, _Expressions, _Sinks):
         attrs: dict[str, _Value] = {}
         if isinstance(init, (ast.FunctionDef, ast.AsyncFunctionDef)):
             target = _Value("function", node=init, owner=info)
-            bindings = self.bind(target, init, args)
-            self.function_summary(init, info, bindings)
-            key = self.summary_key(init, info, bindings)
-            attrs = {k: v for k, v in self.attributes_set.get(key, {}).items() if v is not None}
+            _, sets = self.analyse_call(init, info, self.bind(target, init, args))
+            attrs = {k: v for k, v in sets.items() if v is not None}
         if not attrs and not info.is_module:
             return None
         return _Value("instance", node=info.node, attrs=tuple(sorted(attrs.items())))
-
-    def summary_key(
-        self,
-        node: ast.FunctionDef | ast.AsyncFunctionDef,
-        owner: _ClassInfo | None,
-        bindings: dict[str, _Value],
-    ) -> tuple[object, ...]:
-        """The key :meth:`function_summary` files the analysis of this call under."""
-        arguments = {**self.defaults_of(node), **self.crossing(node, bindings)}
-        return (node, owner.node if owner else None, frozenset(arguments.items()))
 
     def crossing(self, node: ast.AST, bindings: dict[str, _Value]) -> dict[str, _Value]:
         """Arguments given to ``node`` in another file: lines named by the calling file."""

@@ -100,13 +100,9 @@ class _Expressions:
         constructor set; ``module.<name>`` a class or function of the project.
         """
         owner = self.ev(node.value, env)
-        if owner is not None and owner.kind == "instance" and isinstance(owner.node, ast.ClassDef):
-            # What the class sets the same way for every object (self.fc = nn.Linear(...),
-            # grown by add_module) first, then what this object's constructor was given.
-            fixed = self.class_info(owner.node).attrs.get(node.attr)
-            kept = fixed or dict(owner.attrs).get(node.attr)
-            if kept is not None:
-                return kept
+        kept = self.object_attribute(owner, node.attr)
+        if kept is not None:
+            return kept
         if node.attr == "data" and owner is not None and owner.kind in _KEPT_BY_SHAPE | {"data"}:
             return owner  # x.data is x without its graph
         if not self.is_self(node.value):
@@ -287,7 +283,11 @@ class _Expressions:
                 receiver = self.lookup(self.self_name, env) if self.self_name else None
                 target, on_self = self.inherited(func.attr), True
             else:
-                target = self.module_member(func) or self.method(receiver, func.attr)
+                target = (
+                    self.module_member(func)
+                    or self.method(receiver, func.attr)
+                    or self.object_attribute(receiver, func.attr)  # t.model(x)
+                )
         elif self.is_self(func):
             assert self.cls is not None
             me = self.ev(func, env)  # self(x) runs forward, on this object
@@ -509,6 +509,17 @@ class _Expressions:
             return _Value("stacked_sum", f"`{_short(node)}` (network outputs)", node.lineno)
         return None
 
+    def object_attribute(self, owner: _Value | None, name: str) -> _Value | None:
+        """``obj.name`` for an object of a project class, as far as it is known.
+
+        What the class sets the same way for every object (``self.fc = nn.Linear(...)``, grown
+        by ``add_module``) first, then what this object's constructor was given.
+        """
+        if owner is None or owner.kind != "instance" or not isinstance(owner.node, ast.ClassDef):
+            return None
+        fixed = self.class_info(owner.node).attrs.get(name)
+        return fixed or dict(owner.attrs).get(name)
+
     def method(self, receiver: _Value | None, name: str) -> _Value | None:
         """``obj.name`` for an object of a project class: the method (inherited ones too)."""
         if receiver is not None and receiver.kind == "either":  # an object chosen by path
@@ -615,9 +626,7 @@ class _Expressions:
             bindings = self.bind(target, target.node, args)
             if target.owner is not None and receiver is not None and receiver.kind == "instance":
                 bindings.update(_self_binding(target.node, receiver))
-            summary = self.function_summary(target.node, target.owner, bindings)
-            key = self.summary_key(target.node, target.owner, bindings)
-            sets = self.attributes_set.get(key, {})
+            summary, sets = self.analyse_call(target.node, target.owner, bindings)
             self.last_sets.clear()
             self.last_sets.update((k, v) for k, v in sets.items() if v is not None)
             if on_self:
