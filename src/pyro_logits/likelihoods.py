@@ -188,8 +188,13 @@ def _resolve_positive_infinity(logits: torch.Tensor) -> torch.Tensor:
     return torch.where(pos_inf.any(dim=-1, keepdim=True), degenerate, logits)
 
 
-# Under torch.jit.trace (JitTrace_ELBO) the checks read the values of the traced call alone.
-@ignore_jit_warnings(["Converting a tensor to a Python boolean"])
+# Under torch.jit.trace (JitTrace_ELBO) the checks read the shapes and values of the traced call
+# alone, as Pyro's own shape checks do: the tracer's warning about it is not the user's concern.
+# (A context manager used as a decorator starts afresh on every call.)
+checks_under_jit = ignore_jit_warnings(["Converting a tensor to a Python boolean"])
+
+
+@checks_under_jit
 def build_bernoulli(
     parameter: str, x: torch.Tensor, event_dim: int, validate: bool, where: str
 ) -> dist.Bernoulli | dist.Independent:
@@ -211,7 +216,7 @@ def build_bernoulli(
     return d.to_event(event_dim) if event_dim else d
 
 
-@ignore_jit_warnings(["Converting a tensor to a Python boolean"])
+@checks_under_jit
 def build_categorical(
     parameter: str, x: torch.Tensor, validate: bool, where: str
 ) -> dist.Categorical:

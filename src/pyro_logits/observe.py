@@ -40,19 +40,18 @@ import torch
 from pyro import poutine
 from pyro.poutine.indep_messenger import CondIndepStackFrame
 from pyro.poutine.runtime import get_plates
-from pyro.util import ignore_jit_warnings
 
 from pyro_logits.labels import check_class_labels
 from pyro_logits.likelihoods import (
     build_bernoulli,
     build_categorical,
+    checks_under_jit,
     one_parameter,
     resolve_validate,
 )
 
 __all__ = ["observe_bernoulli", "observe_categorical"]
 
-_TRACER_BOOL = "Converting a tensor to a Python boolean"
 _UNSIZED = -1  # the size of an unsized pyro.plate("data"): whatever the sites broadcast to
 
 
@@ -281,9 +280,7 @@ class _Likelihood(NamedTuple):
             check_class_labels(obs, classes, where=f"site {name!r}", integral_floats=True)
 
 
-# Under torch.jit.trace (JitTrace_ELBO) the checks read the shapes and values of the traced call,
-# as Pyro's own shape checks do.
-@ignore_jit_warnings([_TRACER_BOOL])
+@checks_under_jit
 def _observe(
     name: str,
     likelihood: _Likelihood,

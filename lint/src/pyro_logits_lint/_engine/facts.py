@@ -208,17 +208,12 @@ def _either(values: Iterable[_Value | None]) -> _Value | None:
     :data:`UNKNOWN_PATH` stands for a path on which nothing is known: the others are still
     followed (a mistake on one feasible path is a mistake).
     """
-    alternatives: dict[_Value, None] = {}
+    alternatives: list[_Value | None] = []
     for value in values:
         if value is None or (value.kind not in _CALLABLE_KINDS and value != UNKNOWN_PATH):
             return None
-        choices = value.items if value.kind == "either" else (value,)
-        alternatives.update(dict.fromkeys(c for c in choices if c is not None))
-    known = [v for v in alternatives if v != UNKNOWN_PATH]
-    if not known or len(alternatives) > MAX_ALTERNATIVES:
-        return None
-    only = list(alternatives)
-    return only[0] if len(only) == 1 else _Value("either", items=tuple(only))
+        alternatives += value.items if value.kind == "either" else (value,)
+    return _paths(alternatives)
 
 
 def _paths(values: Iterable[_Value | None]) -> _Value | None:
