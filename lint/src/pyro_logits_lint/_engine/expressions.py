@@ -13,6 +13,8 @@ from .facts import (
     _DISTRIBUTIONS,
     _ELEMENTWISE,
     _IDENTITY,
+    _KEPT_BY_INDEXING,
+    _KEPT_BY_SHAPE,
     _LN10,
     _LOG_KINDS,
     _LOSS_MODULES,
@@ -24,6 +26,7 @@ from .facts import (
     _PREDICTION,
     _PROB_KINDS,
     _RESHAPE,
+    _SEQUENCES,
     _STAR_NAMES,
     _UNKNOWN,
     UNKNOWN_PATH,
@@ -646,9 +649,6 @@ class _Expressions:
         return summary
 
 
-_SEQUENCES = frozenset({"list", "tuple"})
-
-
 # softmax(softmax(z)), log_softmax(softmax(z)), sigmoid(sigmoid(z)): normalised twice
 _SAME_FAMILY_OF = {"log_softmax": "softmax", "logsigmoid": "sigmoid"}
 
@@ -675,12 +675,6 @@ _WRAPPERS = frozenset(
 
 
 _SHAPE_ONLY = _RESHAPE | {"resize", "resize_as", "narrow", "select", "movedim", "swapaxes"}
-
-
-_KEPT_BY_SHAPE = frozenset({"log_softmax", "softmax", "sigmoid", "logsigmoid", "log10"})
-
-
-_KEPT_BY_INDEXING = _KEPT_BY_SHAPE - {"log_softmax"}
 
 
 _GROWERS = frozenset({"append", "extend", "insert", "add_module", "update"})

@@ -449,7 +449,8 @@ def _function_facts(node: ast.FunctionDef | ast.AsyncFunctionDef) -> _FunctionFa
 
 
 def _falls_through(body: Sequence[ast.stmt]) -> bool:
-    return not body or not isinstance(body[-1], (ast.Return, ast.Raise))
+    """Whether a block may reach the statement after it (it does not end in a jump)."""
+    return not body or not isinstance(body[-1], (ast.Return, ast.Raise, ast.Continue, ast.Break))
 
 
 _DATA = _Value("data", batched=True)
@@ -458,6 +459,11 @@ _LN10 = 2.302585092994046
 _TENSOR_KINDS = frozenset(
     {"log_softmax", "softmax", "sigmoid", "logsigmoid", "log10", "logit_mean"}
 )
+_SEQUENCES = frozenset({"list", "tuple"})
+# Provenances kept by shape-only steps (view, reshape, squeeze); by indexing, which un-normalises
+# a slice of log_softmax output (and gives the rows of a tensor when it is iterated over).
+_KEPT_BY_SHAPE = frozenset({"log_softmax", "softmax", "sigmoid", "logsigmoid", "log10"})
+_KEPT_BY_INDEXING = _KEPT_BY_SHAPE - {"log_softmax"}
 _CALLABLE_KINDS = frozenset({"module", "loss", "instance", "function", "class", "either"})
 _GLOBAL_KINDS = _CALLABLE_KINDS | {"ln10"}
 _MODULE_KINDS = frozenset({"module", "loss", "instance"})

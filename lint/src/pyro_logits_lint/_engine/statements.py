@@ -8,10 +8,13 @@ from typing import Any
 
 from .facts import (
     _DATA,
+    _KEPT_BY_INDEXING,
+    _SEQUENCES,
     _Args,
     _bound_names,
     _dict_of,
     _dotted,
+    _falls_through,
     _item,
     _list_of,
     _loader_targets,
@@ -81,7 +84,7 @@ class _Statements:
         self.block(node.orelse, outs[1])
         # A branch that raises, returns, breaks or continues does not reach the next statement.
         bodies = (node.body, node.orelse)
-        going_on = [o for o, b in zip(outs, bodies, strict=True) if not _leaves(b)]
+        going_on = [o for o, b in zip(outs, bodies, strict=True) if _falls_through(b)]
         self.join(env, going_on or outs)
 
     def loop(self, node: Any, env: dict[str, _Value]) -> None:
@@ -101,9 +104,9 @@ class _Statements:
             inner.update(dict.fromkeys(_loader_targets(node.target, node.iter), _DATA))
             items = self.ev(node.iter, dict(env)) if isinstance(node.iter, ast.Name) else None
             if isinstance(node.target, ast.Name) and items is not None:
-                if items.kind in ("list", "tuple") and items.element is not None:
+                if items.kind in _SEQUENCES and items.element is not None:
                     inner[node.target.id] = items.element  # for out in outputs
-                elif items.kind in _ROWS_KEEP:  # for p in probs: each row is probabilities
+                elif items.kind in _KEPT_BY_INDEXING:  # for p in probs: rows of probabilities
                     inner[node.target.id] = dataclasses.replace(items, dim0=False)
         self.block(node.body, inner)
         after = _merge([entry, inner])
@@ -308,17 +311,8 @@ class _Statements:
             self.assign(target, part, expr, env)
 
 
-# Provenances a row keeps (iterating over a tensor gives its rows along dim 0).
-_ROWS_KEEP = frozenset({"softmax", "sigmoid", "logsigmoid", "log10"})
-
-
 def _is_buffer(value: _Value | None) -> bool:
     return value is not None and value.kind == "buffer"
-
-
-def _leaves(body: list[ast.stmt]) -> bool:
-    """Whether a block always jumps away (its last statement raises, returns or loops on)."""
-    return bool(body) and isinstance(body[-1], (ast.Return, ast.Raise, ast.Continue, ast.Break))
 
 
 # statement type -> the method that handles it
