@@ -47,6 +47,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src lint tests models benchmarks
 	$(BIN)/ruff format --check src lint tests models benchmarks
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache .hypothesis

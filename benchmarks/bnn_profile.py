@@ -30,11 +30,9 @@ from pyro_logits.bnn import (
     BayesianMLP,
     BayesianNetwork,
     BNNClassifier,
-    PlainMLP,
-    PlainNetwork,
-    lenet,
 )
-from pyro_logits.scripts import atomic_write
+from pyro_logits.bnn.baseline import PlainNetwork, lenet, plain_mlp
+from pyro_logits.runs import atomic_write
 
 BATCH = 128
 CATEGORIES = (
@@ -100,7 +98,7 @@ def _steps(arch: str, estimator: str) -> dict[str, Callable[[], object]]:
     pyro.clear_param_store()
     if arch == "mlp":
         model: BayesianNetwork = BayesianMLP()
-        plain: PlainNetwork = PlainMLP(model.sizes)
+        plain: PlainNetwork = PlainNetwork(plain_mlp(model.sizes))
     else:
         model = BayesianNetwork(lenet(), input_shape=(1, 28, 28))
         plain = PlainNetwork(lenet())

@@ -50,13 +50,11 @@ from pyro_logits.bnn import (
     BayesianMLP,
     BayesianNetwork,
     BNNClassifier,
-    PlainMLP,
-    PlainNetwork,
-    lenet,
 )
+from pyro_logits.bnn.baseline import PlainNetwork, lenet, plain_mlp
 from pyro_logits.convert import predictive_log_probs
 from pyro_logits.datasets import load_mnist
-from pyro_logits.scripts import atomic_write
+from pyro_logits.runs import atomic_write
 
 SIZES = (784, 400, 400, 10)
 BATCH = 128  # the default; --batch-size 64 is the LeNet script's
@@ -101,7 +99,10 @@ def make_plain(name: str, batch_size: int) -> System:
             plain: PlainNetwork = PlainNetwork(lenet(), lr=LR)
         shape = images
     else:
-        plain, shape = PlainMLP(SIZES, lr=LR, fused=name == "mlp-fused"), (lambda x: x)
+        plain, shape = (
+            PlainNetwork(plain_mlp(SIZES), lr=LR, fused=name == "mlp-fused"),
+            (lambda x: x),
+        )
     generator = torch.Generator().manual_seed(0)
 
     def train(x: torch.Tensor, y: torch.Tensor, steps: int | None) -> None:

@@ -29,46 +29,54 @@ Flipout (``--estimator flipout``), He-scaled priors, ``sqrt(2 / fan_in)`` per la
 he``), and both networks predicting with their parameters averaged over every step of the last 3
 epochs (``--average-last 3``).
 The README's section "How the defaults were chosen" records the trials behind both.
+
+The output directory is locked for the run (a second run into it is refused at once) and
+checked, as are the modules and data the run needs, before any training starts.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import math
 import os
-import platform
 import statistics
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyro
 import torch
-from bnn_report import evaluate, plot_entropy, plot_reliability, plot_shift, summary_lines
-from torch.optim.swa_utils import AveragedModel
 
 import pyro_logits
-from pyro_logits import metrics
+from pyro_logits import metrics, plots
 from pyro_logits.bnn import (
     ESTIMATORS,
     BayesianMLP,
     BayesianNetwork,
     BNNClassifier,
-    PlainMLP,
-    PlainNetwork,
+    DataParallel,
     init_data_parallel,
-    lenet,
 )
+from pyro_logits.bnn.baseline import PlainNetwork, lenet, plain_mlp
+from pyro_logits.bnn.evaluation import evaluate, summary_lines
 from pyro_logits.datasets import load_mnist, random_shift
-from pyro_logits.scripts import (
+from pyro_logits.runs import (
+    RunLock,
     atomic_write,
+    claim_run_dir,
     nonnegative_int,
     positive_float,
     positive_int,
-    prepare_run_dir,
+    progress_bar,
+    require_modules,
     run_dir_error,
+    synchronize,
     unit_interval,
+    versions,
 )
 
 OUTPUTS = (
@@ -134,141 +142,85 @@ def _prior_scale(text: str) -> float | str:
 
 
 def _per_arch(name: str) -> str:
-    return ", ".join(f"{arch}: {values[name]}" for arch, values in ARCH_DEFAULTS.items())
+    return f"(default: {', '.join(f'{a}: {v[name]}' for a, v in ARCH_DEFAULTS.items())})"
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse the command line (``argv`` defaults to ``sys.argv[1:]``)."""
+SUPPRESS = argparse.SUPPRESS
+# The command line: flags and their argparse options; "default: per arch" flags take their
+# value from ARCH_DEFAULTS when not given.
+FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("--arch",), {"choices": ("mlp", "lenet"), "default": "mlp",
+        "help": "784-(hidden)-10 MLP, or the 20-50-500 LeNet-5 (--hidden is then unused)"}),
+    (("--shift",), {"type": nonnegative_int, "default": SUPPRESS,
+        "help": "move each training image by up to this many pixels, anew every epoch "
+        + _per_arch("shift")}),
+    (("--shift-test-samples",), {"type": positive_int, "default": 8,
+        "help": "posterior samples for each corrupted test set of the shift test and each "
+        "out-of-distribution set"}),
+    (("--epochs",), {"type": nonnegative_int, "default": SUPPRESS,
+        "help": "training epochs " + _per_arch("epochs")}),
+    (("--batch-size",), {"type": positive_int, "default": SUPPRESS,
+        "help": "minibatch size " + _per_arch("batch_size")}),
+    (("--hidden",), {"type": positive_int, "nargs": "+", "default": [400, 400],
+        "help": "hidden sizes"}),
+    (("--prior-scale",), {"type": _prior_scale, "nargs": "+", "default": SUPPRESS,
+        "help": "std of the N(0, s^2) prior on every weight: one value, one per layer, or 'he' "
+        "for sqrt(2 / fan_in) " + _per_arch("prior_scale")}),
+    (("--lr",), {"type": positive_float, "default": SUPPRESS,
+        "help": "Adam learning rate " + _per_arch("lr")}),
+    (("--lr-decay",), {"type": unit_interval, "default": SUPPRESS,
+        "help": "lr factor per epoch " + _per_arch("lr_decay")}),
+    (("--init-scale",), {"type": positive_float, "default": 5e-3,
+        "help": "initial posterior std of every weight"}),
+    (("--kl-weight",), {"type": positive_float, "default": SUPPRESS,
+        "help": "weight of the KL term; 1 is the exact ELBO, less tempers the posterior "
+        + _per_arch("kl_weight")}),
+    (("--kl-warmup",), {"type": nonnegative_int, "default": 0,
+        "help": "epochs over which the KL weight rises linearly to --kl-weight (KL annealing); "
+        "0: none"}),
+    (("--average-last",), {"type": nonnegative_int, "default": SUPPRESS,
+        "help": "predict with the average of the posterior parameters (and of the plain "
+        "LeNet's weights) over every step of the last N epochs (all, if fewer); 0: the last "
+        "step's " + _per_arch("average_last")}),
+    (("--estimator",), {"choices": ESTIMATORS, "default": SUPPRESS,
+        "help": "how the expected log-likelihood is estimated " + _per_arch("estimator")}),
+    (("--dist-timeout",), {"type": positive_float, "default": 600.0,
+        "help": "seconds a process of a torchrun run waits for the others during training"}),
+    (("--num-samples",), {"type": positive_int, "default": 32,
+        "help": "posterior samples for the predictive"}),
+    (("--seed",), {"type": nonnegative_int, "default": 0, "help": "random seed"}),
+    (("--device",), {"choices": ("cpu", "cuda"), "default": "cpu"}),
+    (("--threads",), {"type": positive_int, "default": None, "help": "torch CPU threads"}),
+    (("--data-dir",), {"type": Path, "default": None, "help": "directory of the IDX files"}),
+    (("--out",), {"type": Path, "default": Path("runs/bnn_mnist"), "help": "output dir"}),
+    (("--resume",), {"action": "store_true", "help": "continue from the checkpoint in --out"}),
+    (("--overwrite",), {"action": "store_true", "help": "replace an earlier run in --out"}),
+    (("--train-size",), {"type": positive_int, "default": None,
+        "help": "use the first N training images"}),
+    (("--test-size",), {"type": positive_int, "default": None,
+        "help": "evaluate on the first N test images"}),
+    (("--eval-every",), {"type": nonnegative_int, "default": 5,
+        "help": "test accuracy every N epochs (0: never)"}),
+    (("--baseline",), {"action": argparse.BooleanOptionalAction, "default": True,
+        "help": "time a plain PyTorch MLP epoch for comparison (with --arch lenet: train a "
+        "plain LeNet of the same shape alongside, for the comparison and the shift test)"}),
+    (("--no-progress",), {"action": "store_true", "help": "no progress bars"}),
+]  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (see ``FLAGS``)."""
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument(
-        "--arch",
-        choices=("mlp", "lenet"),
-        default="mlp",
-        help="784-(hidden)-10 MLP, or the 20-50-500 LeNet-5 (--hidden is then unused)",
-    )
-    parser.add_argument(
-        "--shift",
-        type=nonnegative_int,
-        default=argparse.SUPPRESS,
-        help="move each training image by up to this many pixels, anew every epoch (default: "
-        f"{_per_arch('shift')})",
-    )
-    parser.add_argument(
-        "--shift-test-samples",
-        type=positive_int,
-        default=8,
-        help="posterior samples for each corrupted test set of the shift test and each "
-        "out-of-distribution set",
-    )
-    parser.add_argument(
-        "--epochs",
-        type=nonnegative_int,
-        default=argparse.SUPPRESS,
-        help=f"training epochs (default: {_per_arch('epochs')})",
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=positive_int,
-        default=argparse.SUPPRESS,
-        help=f"minibatch size (default: {_per_arch('batch_size')})",
-    )
-    parser.add_argument(
-        "--hidden", type=positive_int, nargs="+", default=[400, 400], help="hidden sizes"
-    )
-    parser.add_argument(
-        "--prior-scale",
-        type=_prior_scale,
-        nargs="+",
-        default=argparse.SUPPRESS,
-        help="std of the N(0, s^2) prior on every weight: one value, one per layer, or 'he' for "
-        f"sqrt(2 / fan_in) (default: {_per_arch('prior_scale')})",
-    )
-    parser.add_argument(
-        "--lr",
-        type=positive_float,
-        default=argparse.SUPPRESS,
-        help=f"Adam learning rate (default: {_per_arch('lr')})",
-    )
-    parser.add_argument(
-        "--lr-decay",
-        type=unit_interval,
-        default=argparse.SUPPRESS,
-        help=f"lr factor per epoch (default: {_per_arch('lr_decay')})",
-    )
-    parser.add_argument(
-        "--init-scale",
-        type=positive_float,
-        default=5e-3,
-        help="initial posterior std of every weight",
-    )
-    parser.add_argument(
-        "--kl-weight",
-        type=positive_float,
-        default=argparse.SUPPRESS,
-        help="weight of the KL term; 1 is the exact ELBO, less tempers the posterior (default: "
-        f"{_per_arch('kl_weight')})",
-    )
-    parser.add_argument(
-        "--kl-warmup",
-        type=nonnegative_int,
-        default=0,
-        help="epochs over which the KL weight rises linearly to --kl-weight (KL annealing); "
-        "0: none",
-    )
-    parser.add_argument(
-        "--average-last",
-        type=nonnegative_int,
-        default=argparse.SUPPRESS,
-        help="predict with the average of the posterior parameters (and of the plain LeNet's "
-        "weights) over every step of the last N epochs (all, if fewer); 0: the last step's "
-        f"(default: {_per_arch('average_last')})",
-    )
-    parser.add_argument(
-        "--estimator",
-        choices=ESTIMATORS,
-        default=argparse.SUPPRESS,
-        help=f"how the expected log-likelihood is estimated (default: {_per_arch('estimator')})",
-    )
-    parser.add_argument(
-        "--dist-timeout",
-        type=positive_float,
-        default=600.0,
-        help="seconds a process of a torchrun run waits for the others before giving up",
-    )
-    parser.add_argument(
-        "--num-samples", type=positive_int, default=32, help="posterior samples for the predictive"
-    )
-    parser.add_argument("--seed", type=nonnegative_int, default=0, help="random seed")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
-    parser.add_argument("--data-dir", type=Path, default=None, help="directory of the IDX files")
-    parser.add_argument("--out", type=Path, default=Path("runs/bnn_mnist"), help="output dir")
-    parser.add_argument(
-        "--resume", action="store_true", help="continue from the checkpoint in --out"
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
-    parser.add_argument(
-        "--train-size", type=positive_int, default=None, help="use the first N training images"
-    )
-    parser.add_argument(
-        "--test-size", type=positive_int, default=None, help="evaluate on the first N test images"
-    )
-    parser.add_argument(
-        "--eval-every",
-        type=nonnegative_int,
-        default=5,
-        help="test accuracy every N epochs (0: never)",
-    )
-    parser.add_argument(
-        "--baseline",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="time a plain PyTorch MLP epoch for comparison (with --arch lenet: train a plain "
-        "LeNet of the same shape alongside, for the comparison and the shift test)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    for names, options in FLAGS:
+        parser.add_argument(*names, **options)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse and check the command line (``argv`` defaults to ``sys.argv[1:]``); no side effects."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     for name, value in ARCH_DEFAULTS[args.arch].items():
         if not hasattr(args, name):
@@ -281,13 +233,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(
             f"--train-size must be at most 60000 (MNIST's training set), got {args.train_size}"
         )
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: torch finds no CUDA device here")
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, process 0 alone owns --out
-        try:
-            prepare_run_dir(args.out, OUTPUTS, resume=args.resume, overwrite=args.overwrite)
-        except ValueError as error:
-            run_dir_error(parser, error)
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        parser.error(f"--data-dir {args.data_dir} is not a directory; give the MNIST files' one")
     return args
 
 
@@ -307,124 +254,277 @@ def average_from(args: argparse.Namespace) -> int:
     return max(1, args.epochs - args.average_last + 1) if args.average_last else 0
 
 
-def _versions() -> dict[str, str]:
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "pyro": pyro.__version__,
-        "pyro_logits": pyro_logits.__version__,
-        "platform": platform.platform(),
-    }
+@dataclass
+class Run:
+    """What the steps of a run share: its flags, where it runs, and what it has trained."""
+
+    args: argparse.Namespace
+    config: dict[str, Any]
+    device: torch.device
+    parallel: DataParallel | None
+    history: dict[str, Any] = field(default_factory=lambda: {"loss": [], "seconds_per_epoch": []})
+    shifts: torch.Generator = field(default_factory=torch.Generator)
+
+    @property
+    def main_process(self) -> bool:
+        """Process 0 of a torchrun run, or the only one: it writes and evaluates."""
+        return self.parallel is None or self.parallel.is_main
+
+    @property
+    def checkpoint(self) -> Path:
+        """Where the checkpoint of every finished epoch goes."""
+        return self.args.out / "checkpoint.pt"
+
+    def say(self, *lines: object, flush: bool = False) -> None:
+        """``print`` on the main process alone."""
+        if self.main_process:
+            print(*lines, flush=flush)
 
 
-class _Plain:
-    """A plain PyTorch network beside the Bayesian one: timed, and with --arch lenet trained.
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Train, evaluate and write the outputs; return the metrics written to ``metrics.json``."""
+    args = parse_args(argv)
+    wall_start = time.perf_counter()
+    lock = _start(args)
+    try:
+        parallel = init_data_parallel(args.device, timeout_s=args.dist_timeout)
+        run = Run(args, _config(args), _device(args, parallel), parallel)
+        results = _train_and_report(run, wall_start)
+        if parallel is not None:
+            parallel.close()
+        return results
+    except KeyboardInterrupt:
+        raise SystemExit(
+            f"interrupted; the last finished epoch is in {args.out / 'checkpoint.pt'}: "
+            f"continue with --resume"
+        ) from None
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise SystemExit(
+            f"no space left to write {error.filename or args.out}; the files written before "
+            f"are kept: free some space and continue with --resume"
+        ) from None
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _start(args: argparse.Namespace) -> RunLock | None:
+    """Check what the run needs before it starts; on process 0, claim ``--out``."""
+    try:
+        require_modules("matplotlib", "tqdm", why="for the plots and progress bars of the run")
+    except ModuleNotFoundError as error:
+        raise SystemExit(str(error)) from None
+    if args.device == "cuda" and not torch.cuda.is_available():
+        build_parser().error("--device cuda: torch finds no CUDA device here")
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, process 0 alone owns --out
+        return None
+    try:
+        return claim_run_dir(args.out, OUTPUTS, resume=args.resume, overwrite=args.overwrite)
+    except ValueError as error:
+        run_dir_error(build_parser(), error)
+
+
+def _device(args: argparse.Namespace, parallel: DataParallel | None) -> torch.device:
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    return parallel.device if parallel is not None else torch.device(args.device)
+
+
+def _train_and_report(run: Run, wall_start: float) -> dict[str, Any]:
+    args = run.args
+    clf = _classifier(run)
+    plain_state = _resume(run, clf) if args.resume else None
+    x, y, x_test, y_test = _load_data(args, run.device)
+    plain = _plain_network(run, clf, x, y, plain_state)
+    _train(run, clf, plain, x, y, x_test, y_test)
+    if not run.main_process:
+        return {}
+    return _evaluate_and_write(run, clf, plain, x_test, y_test, wall_start)
+
+
+def _classifier(run: Run) -> BNNClassifier:
+    """The Bayesian network and its trainer, seeded."""
+    args = run.args
+    pyro.clear_param_store()
+    pyro.set_rng_seed(args.seed)
+    run.shifts.manual_seed(args.seed + 2)
+    prior_scale = args.prior_scale[0] if len(args.prior_scale) == 1 else args.prior_scale
+    if args.arch == "lenet":
+        model: BayesianNetwork = BayesianNetwork(
+            lenet(), input_shape=(1, 28, 28), prior_scale=prior_scale
+        )
+    else:
+        model = BayesianMLP(784, args.hidden, 10, prior_scale=prior_scale)
+    return BNNClassifier(
+        model,
+        estimator=args.estimator,
+        lr=args.lr,
+        lr_decay=args.lr_decay,
+        init_scale=args.init_scale,
+        kl_weight=args.kl_weight,
+        kl_warmup=args.kl_warmup,
+        average_from=run.config["average_from"],
+        seed=args.seed,
+        device=run.device,
+        data_parallel=run.parallel,
+    )
+
+
+def _resume(run: Run, clf: BNNClassifier) -> dict[str, Any] | None:
+    """Load the checkpoint (before any data: a refused one costs nothing); the plain net's state."""
+    if not run.checkpoint.exists():
+        run.say(f"no checkpoint at {run.checkpoint}: starting afresh")
+        return None
+    try:
+        extra = clf.load(run.checkpoint)
+    except ValueError as error:
+        raise SystemExit(f"{error}") from None
+    saved = {**EARLIER_RUNS_USED, **extra.get("config", {})}
+    config = run.config
+    changed = {k: (saved.get(k), config[k]) for k in TRAINING_KEYS if saved.get(k) != config[k]}
+    if changed:
+        raise SystemExit(
+            f"Expected the flags of the run that wrote {run.checkpoint} but these differ "
+            f"(checkpoint, now): {changed}; pass the same flags or another --out."
+        )
+    run.history = extra["history"]
+    run.shifts.set_state(extra["shift_rng"])
+    run.say(f"resumed from {run.checkpoint} after epoch {clf.epoch}")
+    return extra.get("plain")
+
+
+def _load_data(args: argparse.Namespace, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """MNIST's training and test images (flat, in [0, 1]) and labels, cut to the sizes asked."""
+    try:
+        x, y = load_mnist("train", data_dir=args.data_dir, progress=not args.no_progress)
+        x_test, y_test = load_mnist("test", data_dir=args.data_dir, progress=not args.no_progress)
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        raise SystemExit(f"MNIST could not be loaded: {error}") from None
+    x, y = x[: args.train_size], y[: args.train_size]
+    x_test, y_test = x_test[: args.test_size], y_test[: args.test_size]
+    return tuple(t.to(device) for t in (x, y, x_test, y_test))
+
+
+def _plain_network(
+    run: Run,
+    clf: BNNClassifier,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    state: dict[str, Any] | None,
+) -> PlainNetwork | None:
+    """A plain network beside the Bayesian one: the MLP timed, the LeNet trained alongside.
 
     The MLP is the cost floor, timed in a burst of 100 steps after each Bayesian epoch (so both
-    see the same machine load) and scaled to an epoch; the LeNet is trained a whole epoch after
-    each Bayesian epoch, on the same images, with the same Adam learning rate and decay per
-    epoch, starting from the Bayesian network's initial means (``initial``; ``None`` when a
-    checkpoint's state is loaded next), for the comparison
-    and the shift test: the two differ in being Bayesian alone. The initial weights weigh heavily
-    in a LeNet's behaviour under blur, noise and low contrast, whichever way it is trained, so a
-    plain net of other initial weights would compare initialisations as well. Its batch order
-    (and an MLP's weights) come from ``--seed`` through its own generator, so the Bayesian
-    run's random stream is untouched.
+    see the same machine load) and scaled to an epoch. The LeNet is trained a whole epoch after
+    each Bayesian epoch, on the same images, with the same Adam schedule and averaging, from the
+    Bayesian network's initial means: the initial weights weigh heavily in a LeNet's behaviour
+    under blur, noise and low contrast, so a plain net of other initial weights would compare
+    initialisations as well. Its batch order (and the MLP's weights) come from ``--seed``
+    through its own generator, so the Bayesian run's random stream is untouched.
     """
-
-    def __init__(
-        self,
-        arch: str,
-        sizes: tuple[int, ...],
-        device: torch.device,
-        *,
-        seed: int,
-        lr: float,
-        lr_decay: float,
-        average_from: int = 0,
-        initial: tuple[BayesianNetwork, list[torch.Tensor]] | None = None,
-    ) -> None:
-        if arch == "lenet":
-            with torch.random.fork_rng(devices=[]):  # its own initial weights are replaced
-                net = lenet()
-            if initial is not None:  # else a checkpoint's state follows
-                initial[0].load_into(net, initial[1])
-            self.plain: PlainNetwork = PlainNetwork(net, lr=lr, device=device)
+    args = run.args
+    if not args.baseline or run.parallel is not None:
+        return None
+    run.history.setdefault("baseline_seconds_per_epoch", [])
+    if args.arch == "mlp":
+        plain = PlainNetwork(plain_mlp(clf.model.sizes, seed=args.seed), seed=args.seed)
+        plain.net.to(run.device)
+        if state is None:
+            plain.train_epoch(x, y, batch_size=args.batch_size, max_steps=100)  # warm-up
         else:
-            self.plain = PlainMLP(sizes, seed=seed, device=device)
-        self.max_steps = None if arch == "lenet" else 100
-        self.lr_decay = lr_decay
-        self.generator = torch.Generator().manual_seed(seed)
-        self.epoch, self.average_from = 0, average_from
-        averages = average_from and arch == "lenet"  # the MLP's bursts only time steps
-        self.averaged = AveragedModel(self.plain.net) if averages else None
-
-    def seconds_per_epoch(self, x: torch.Tensor, y: torch.Tensor, *, batch_size: int) -> float:
-        """Train on up to ``max_steps`` minibatches of ``x``; return the time scaled to an epoch."""
-        n = x.shape[0]
-        num_batches = math.ceil(n / batch_size)
-        steps = num_batches if self.max_steps is None else min(self.max_steps, num_batches)
-        order = torch.randperm(n, generator=self.generator)[: steps * batch_size].to(x.device)
-        _sync(x.device)
-        start = time.perf_counter()
-        averaging = self.averaged is not None and self.average_from <= self.epoch + 1
-        for idx in order.split(batch_size):
-            self.plain.step(x[idx], y[idx])
-            if averaging:
-                self.averaged.update_parameters(self.plain.net)
-        _sync(x.device)
-        self.epoch += 1
-        seconds = (time.perf_counter() - start) * num_batches / steps
-        if self.max_steps is None:  # a whole epoch trained: decay as the Bayesian Adam does
-            for group in self.plain.optimizer.param_groups:
-                group["lr"] *= self.lr_decay
-        return seconds
-
-    def use_average(self) -> None:
-        """Put the weights averaged over the steps since ``average_from`` in the network."""
-        if self.averaged is not None:
-            with torch.no_grad():
-                for mean, param in zip(
-                    self.averaged.module.parameters(), self.plain.net.parameters(), strict=True
-                ):
-                    param.copy_(mean)
-
-    def log_probs(self, x: torch.Tensor) -> torch.Tensor:
-        """Log class probabilities of ``x``, on the CPU."""
-        return torch.cat([self.plain.log_probs(xb).cpu() for xb in x.split(1000)])
-
-    def state_dict(self) -> dict[str, Any]:
-        """The network, Adam's state and the batch order's random state."""
-        return {
-            "net": self.plain.net.state_dict(),
-            "optimizer": self.plain.optimizer.state_dict(),
-            "generator": self.generator.get_state(),
-            "epoch": self.epoch,
-            "averaged": self.averaged.state_dict() if self.averaged is not None else None,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`'s output."""
-        self.plain.net.load_state_dict(state["net"])
-        self.plain.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
-        self.epoch = state.get("epoch", 0)
-        if self.averaged is not None and state.get("averaged") is not None:
-            self.averaged.load_state_dict(state["averaged"])
+            plain.load_state_dict(state)
+        return plain
+    with torch.random.fork_rng(devices=[]):  # its own initial weights are replaced
+        net = lenet()
+    if state is None:
+        model = clf.model
+        model.load_into(net, model.unflatten(clf.guide.posterior()[0].detach()))
+    plain = PlainNetwork(
+        net,
+        lr=args.lr,
+        lr_decay=args.lr_decay,
+        average_from=run.config["average_from"],
+        seed=args.seed,
+        device=run.device,
+    )
+    if state is not None:
+        plain.load_state_dict(state)
+    return plain
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def _train(
+    run: Run,
+    clf: BNNClassifier,
+    plain: PlainNetwork | None,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+) -> None:
+    """Train until ``--epochs``, the plain net alongside; a checkpoint after every epoch."""
+    args = run.args
+    check = pyro_logits.check_logits()
+    as_input = _model_input(args.arch)
+    while clf.epoch < args.epochs:
+        epoch = clf.epoch + 1
+        x_epoch = as_input(random_shift(x, args.shift, generator=run.shifts) if args.shift else x)
+        with check:
+            line = _bayesian_epoch(run, clf, x_epoch, y)
+        if plain is not None:
+            line += _plain_epoch(run, plain, x_epoch if args.arch == "lenet" else x, y)
+        quick_eval = args.eval_every and (epoch % args.eval_every == 0 or epoch == args.epochs)
+        if quick_eval and run.main_process:
+            with torch.random.fork_rng(devices=[run.device] if run.device.type == "cuda" else []):
+                quick = clf.predict_log_probs(as_input(x_test), num_samples=4)
+            line += f"  test acc {100 * metrics.accuracy(quick, y_test):.2f}% (4 samples)"
+        run.say(line, flush=True)
+        if run.main_process:
+            extra = {"config": run.config, "history": run.history}
+            extra["shift_rng"] = run.shifts.get_state()
+            if plain is not None and args.arch == "lenet":
+                extra["plain"] = plain.state_dict()
+            clf.save(run.checkpoint, extra=extra)
+        if run.parallel is not None:
+            run.parallel.barrier()  # the checkpoint is complete before any process goes on
 
 
-def _progress(total: int, desc: str, disable: bool) -> Any:
-    from tqdm.auto import tqdm
+def _bayesian_epoch(run: Run, clf: BNNClassifier, x: torch.Tensor, y: torch.Tensor) -> str:
+    """One epoch of SVI with a progress bar; the line that reports it."""
+    args = run.args
+    epoch = clf.epoch + 1
+    bar = progress_bar(
+        math.ceil(x.shape[0] / args.batch_size),
+        f"epoch {epoch}/{args.epochs}",
+        disable=args.no_progress or not run.main_process,
+    )
+    synchronize(run.device)
+    start = time.perf_counter()
+    loss = clf.train_epoch(x, y, batch_size=args.batch_size, callback=_show_elbo(bar))
+    synchronize(run.device)
+    seconds = time.perf_counter() - start
+    bar.close()
+    run.history["loss"].append(loss)
+    run.history["seconds_per_epoch"].append(seconds)
+    return f"epoch {epoch:3d}/{args.epochs}  elbo {-loss:12.6g}  {seconds:6.2f} s"
 
-    return tqdm(total=total, desc=desc, leave=False, disable=disable, dynamic_ncols=True)
+
+def _plain_epoch(run: Run, plain: PlainNetwork, x: torch.Tensor, y: torch.Tensor) -> str:
+    """The plain LeNet's epoch on the same images, or the plain MLP's timed burst."""
+    lenet_run = run.args.arch == "lenet"
+    synchronize(run.device)
+    start = time.perf_counter()
+    fraction = plain.train_epoch(
+        x, y, batch_size=run.args.batch_size, max_steps=None if lenet_run else 100
+    )
+    synchronize(run.device)
+    seconds = (time.perf_counter() - start) / fraction
+    run.history["baseline_seconds_per_epoch"].append(seconds)
+    return f" (plain {'LeNet' if lenet_run else 'MLP'} {seconds:.2f} s)"
 
 
-def _show_elbo(bar: Any) -> Any:
+def _show_elbo(bar: Any) -> Callable[[int, int, float], None]:
     """A ``train_epoch`` callback that advances ``bar`` and shows the epoch's mean ELBO."""
     total = 0.0
 
@@ -438,213 +538,77 @@ def _show_elbo(bar: Any) -> Any:
     return callback
 
 
-def _model_input(arch: str) -> Any:
+def _model_input(arch: str) -> Callable[[torch.Tensor], torch.Tensor]:
     """How flat MNIST rows are given to the network: as they are, or as ``(N, 1, 28, 28)``."""
     if arch == "lenet":
         return lambda t: t.view(-1, 1, 28, 28)
     return lambda t: t
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Train, evaluate and write the outputs; return the metrics written to ``metrics.json``."""
-    args = parse_args(argv)
-    wall_start = time.perf_counter()
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    # Under torchrun: one model trained by all processes; process 0 writes and evaluates.
-    parallel = init_data_parallel(args.device, timeout_s=args.dist_timeout)
-    main_process = parallel is None or parallel.is_main
-    say = print if main_process else _quiet
-    device = parallel.device if parallel is not None else torch.device(args.device)
-    checkpoint = args.out / "checkpoint.pt"
-    config = _config(args)
-    results = _run(args, parallel, main_process, say, device, checkpoint, config, wall_start)
-    if parallel is not None:
-        parallel.close()
-    return results
-
-
-def _quiet(*args: object, **kwargs: object) -> None:
-    """``print`` for the processes other than 0 of a torchrun run."""
-
-
-def _run(
-    args: argparse.Namespace,
-    parallel: Any,
-    main_process: bool,
-    say: Any,
-    device: torch.device,
-    checkpoint: Path,
-    config: dict[str, Any],
+def _evaluate_and_write(
+    run: Run,
+    clf: BNNClassifier,
+    plain: PlainNetwork | None,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
     wall_start: float,
 ) -> dict[str, Any]:
-    x, y = load_mnist("train", data_dir=args.data_dir, progress=not args.no_progress)
-    x_test, y_test = load_mnist("test", data_dir=args.data_dir, progress=not args.no_progress)
-    if args.train_size is not None:
-        x, y = x[: args.train_size], y[: args.train_size]
-    if args.test_size is not None:
-        x_test, y_test = x_test[: args.test_size], y_test[: args.test_size]
-    x, y, x_test, y_test = (t.to(device) for t in (x, y, x_test, y_test))
-
-    pyro.clear_param_store()
-    pyro.set_rng_seed(args.seed)
-    prior_scale = args.prior_scale[0] if len(args.prior_scale) == 1 else args.prior_scale
-    if args.arch == "lenet":
-        model: BayesianNetwork = BayesianNetwork(
-            lenet(), input_shape=(1, 28, 28), prior_scale=prior_scale
-        )
-    else:
-        model = BayesianMLP(x.shape[1], args.hidden, 10, prior_scale=prior_scale)
-    as_input = _model_input(args.arch)
-    shifts = torch.Generator().manual_seed(args.seed + 2)
-    clf = BNNClassifier(
-        model,
-        estimator=args.estimator,
-        lr=args.lr,
-        lr_decay=args.lr_decay,
-        init_scale=args.init_scale,
-        kl_weight=args.kl_weight,
-        kl_warmup=args.kl_warmup,
-        average_from=config["average_from"],
-        seed=args.seed,
-        device=device,
-        data_parallel=parallel,
-    )
-    history: dict[str, list[float]] = {"loss": [], "seconds_per_epoch": []}
-    if args.resume and checkpoint.exists():
-        try:
-            extra = clf.load(checkpoint)
-        except ValueError as error:
-            raise SystemExit(f"{error}") from None
-        saved = {**EARLIER_RUNS_USED, **extra.get("config", {})}
-        changed = {k: (saved.get(k), config[k]) for k in TRAINING_KEYS if saved.get(k) != config[k]}
-        if changed:
-            raise SystemExit(
-                f"Expected the flags of the run that wrote {checkpoint} but these differ "
-                f"(checkpoint, now): {changed}; pass the same flags or another --out."
-            )
-        history = extra["history"]
-        shifts.set_state(extra["shift_rng"])
-        resumed_plain = extra.get("plain")
-        say(f"resumed from {checkpoint} after epoch {clf.epoch}")
-    else:
-        resumed_plain = None
-        if args.resume:
-            say(f"no checkpoint at {checkpoint}: starting afresh")
-
-    baseline = None
-    if args.baseline and parallel is None:
-        sizes = model.sizes if isinstance(model, BayesianMLP) else ()
-        initial = None  # the plain LeNet starts where the Bayesian one does
-        if args.arch == "lenet" and resumed_plain is None:
-            initial = (model, model.unflatten(clf.guide.posterior()[0].detach()))
-        baseline = _Plain(
-            args.arch,
-            sizes,
-            device,
-            seed=args.seed,
-            lr=args.lr,
-            lr_decay=args.lr_decay,
-            average_from=config["average_from"],
-            initial=initial,
-        )
-        if resumed_plain is not None:
-            baseline.load_state_dict(resumed_plain)
-        elif args.arch == "mlp":
-            baseline.seconds_per_epoch(x, y, batch_size=args.batch_size)  # warm-up
-        history.setdefault("baseline_seconds_per_epoch", [])
-    trained_plain = baseline if args.arch == "lenet" else None
-
-    n = x.shape[0]
-    check = pyro_logits.check_logits()
-    while clf.epoch < args.epochs:
-        epoch = clf.epoch + 1
-        bar = _progress(
-            math.ceil(n / args.batch_size),
-            f"epoch {epoch}/{args.epochs}",
-            args.no_progress or not main_process,
-        )
-        x_epoch = as_input(random_shift(x, args.shift, generator=shifts) if args.shift else x)
-        _sync(device)
-        start = time.perf_counter()
-        with check:
-            loss = clf.train_epoch(x_epoch, y, batch_size=args.batch_size, callback=_show_elbo(bar))
-        _sync(device)
-        seconds = time.perf_counter() - start
-        bar.close()
-        history["loss"].append(loss)
-        history["seconds_per_epoch"].append(seconds)
-        line = f"epoch {epoch:3d}/{args.epochs}  elbo {-loss:12.6g}  {seconds:6.2f} s"
-        if baseline is not None:
-            # the LeNet trains on this epoch's images; the MLP's burst only times steps
-            inputs = x_epoch if trained_plain is not None else x
-            plain = baseline.seconds_per_epoch(inputs, y, batch_size=args.batch_size)
-            history["baseline_seconds_per_epoch"].append(plain)
-            line += f" (plain {'LeNet' if trained_plain else 'MLP'} {plain:.2f} s)"
-        quick_eval = args.eval_every and (epoch % args.eval_every == 0 or epoch == args.epochs)
-        if quick_eval and main_process:
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                quick = clf.predict_log_probs(as_input(x_test), num_samples=4)
-            line += f"  test acc {100 * metrics.accuracy(quick, y_test):.2f}% (4 samples)"
-        say(line, flush=True)
-        if main_process:
-            extra = {"config": config, "history": history, "shift_rng": shifts.get_state()}
-            if trained_plain is not None:
-                extra["plain"] = trained_plain.state_dict()
-            clf.save(checkpoint, extra=extra)
-        if parallel is not None:
-            parallel.barrier()  # the checkpoint is complete before any process goes on
-
-    if not main_process:
-        return {}
-
+    """Score both networks, write ``metrics.json`` and the plots, print the summary."""
+    args = run.args
+    trained_plain = plain if args.arch == "lenet" else None
     if clf.average_from and clf.epoch:
         clf.use_average()
         if trained_plain is not None:
             trained_plain.use_average()
-    plain_predict = trained_plain.log_probs if trained_plain is not None else None
     eval_start = time.perf_counter()
     scores, log_probs, entropies = evaluate(
         clf,
-        plain_predict,
+        (lambda images: trained_plain.log_probs(images).cpu()) if trained_plain else None,
         x_test,
         y_test,
-        as_input,
+        _model_input(args.arch),
         num_samples=args.num_samples,
         shift_test_samples=args.shift_test_samples,
         seed=args.seed,
     )
-    eval_seconds = time.perf_counter() - eval_start
+    results = {
+        **scores,
+        **_training_record(run, clf),
+        "eval_seconds": time.perf_counter() - eval_start,
+    }
+    plots.plot_reliability(log_probs, y_test.cpu(), args.out / "reliability.png")
+    plots.plot_entropy(entropies, log_probs.shape[-1], args.out / "entropy_hist.png")
+    plots.plot_shift(results["shift_test"], args.out / "shift_test.png")
+    results["wall_minutes"] = (time.perf_counter() - wall_start) / 60
+    with atomic_write(args.out / "metrics.json") as f:
+        f.write((json.dumps(results, indent=2) + "\n").encode())
+    for line in summary_lines(results, args.arch, args.out):
+        run.say(line)
+    return results
+
+
+def _training_record(run: Run, clf: BNNClassifier) -> dict[str, Any]:
+    """What ``metrics.json`` records of the training: losses, times, config, versions."""
+    args, history = run.args, run.history
     epoch_seconds = history["seconds_per_epoch"]
     plain_seconds = history.get("baseline_seconds_per_epoch") if args.baseline else None
     ratio = None
     if epoch_seconds and plain_seconds:
         ratio = statistics.median(epoch_seconds) / statistics.median(plain_seconds)
-    results: dict[str, Any] = {
-        **scores,
+    return {
         "epochs": clf.epoch,
         "elbo_per_epoch": [-v for v in history["loss"]],
         "seconds_per_epoch": epoch_seconds,
         "baseline_seconds_per_epoch": plain_seconds,
         "seconds_per_epoch_ratio_to_baseline": ratio,
-        "eval_seconds": eval_seconds,
-        "config": config,
+        "config": run.config,
         "baseline_network": "plain LeNet (trained alongside from the Bayesian net's initial "
         "means, same Adam schedule)"
         if args.arch == "lenet"
         else "plain MLP (timed bursts)",
-        "world_size": parallel.world_size if parallel is not None else 1,
-        "versions": _versions(),
+        "world_size": run.parallel.world_size if run.parallel is not None else 1,
+        "versions": versions(),
     }
-    plot_reliability(log_probs, y_test.cpu(), args.out / "reliability.png")
-    plot_entropy(entropies, log_probs.shape[-1], args.out / "entropy_hist.png")
-    plot_shift(results["shift_test"], args.out / "shift_test.png")
-    results["wall_minutes"] = (time.perf_counter() - wall_start) / 60
-    with atomic_write(args.out / "metrics.json") as f:
-        f.write((json.dumps(results, indent=2) + "\n").encode())
-    for line in summary_lines(results, args.arch, args.out):
-        say(line)
-    return results
 
 
 if __name__ == "__main__":

@@ -16,17 +16,19 @@ probability its intensity, "dynamic" binarisation), the test set once, the same 
 seed. The test ELBO is the mean over the 10,000 test images, in nats per image, of the one-sample
 ELBO with the KL in closed form (``TraceMeanField_ELBO``); higher is better.
 
-``--out`` receives ``metrics.json`` and ``samples.png`` (test images, their reconstructions and
-images decoded from prior samples). An ``--out`` that holds an earlier run is refused unless
-``--overwrite`` is given.
+``--out`` receives ``metrics.json``, ``samples.png`` (test images, their reconstructions and
+images decoded from prior samples) and ``checkpoint.pt``, written after every epoch;
+``--resume`` continues from it and ends where an uninterrupted run would. An ``--out`` that
+holds an earlier run is refused unless ``--overwrite`` or ``--resume`` is given, and a run
+locks it (a second run into it is refused at once).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import itertools
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -39,16 +41,24 @@ from pyro.infer import SVI, TraceMeanField_ELBO
 
 import pyro_logits
 from pyro_logits.datasets import load_mnist
-from pyro_logits.scripts import (
+from pyro_logits.runs import (
     atomic_write,
+    claim_run_dir,
     nonnegative_int,
     positive_float,
     positive_int,
-    prepare_run_dir,
+    progress_bar,
+    read_checkpoint,
+    require_modules,
     run_dir_error,
+    versions,
+    write_checkpoint,
 )
 
-OUTPUTS = ("metrics.json", "samples.png")
+OUTPUTS = ("metrics.json", "samples.png", "checkpoint.pt")
+CHECKPOINT_FORMAT = 1
+# Flags that change what is trained; a resumed run must match them.
+TRAINING_KEYS = ("batch_size", "z_dim", "hidden", "lr", "seed", "train_size")
 
 
 class VAE(torch.nn.Module):
@@ -95,32 +105,36 @@ def _mlp(sizes: list[int]) -> torch.nn.Sequential:
     return torch.nn.Sequential(*layers[:-1])
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse the command line (``argv`` defaults to ``sys.argv[1:]``)."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser."""
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--epochs", type=nonnegative_int, default=40, help="training epochs")
-    parser.add_argument("--batch-size", type=positive_int, default=128, help="minibatch size")
-    parser.add_argument("--z-dim", type=positive_int, default=20, help="latent dimension")
-    parser.add_argument(
-        "--hidden", type=positive_int, nargs="+", default=[400, 400], help="hidden sizes"
-    )
-    parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
-    parser.add_argument("--seed", type=nonnegative_int, default=0, help="random seed")
-    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
-    parser.add_argument("--data-dir", type=Path, default=None, help="directory of the IDX files")
-    parser.add_argument("--out", type=Path, default=Path("runs/vae_mnist"), help="output dir")
-    parser.add_argument("--overwrite", action="store_true", help="replace a run in --out")
-    parser.add_argument(
-        "--train-size", type=positive_int, default=None, help="use the first N training images"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add = parser.add_argument
+    add("--epochs", type=nonnegative_int, default=40, help="training epochs")
+    add("--batch-size", type=positive_int, default=128, help="minibatch size")
+    add("--z-dim", type=positive_int, default=20, help="latent dimension")
+    add("--hidden", type=positive_int, nargs="+", default=[400, 400], help="hidden sizes")
+    add("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
+    add("--seed", type=nonnegative_int, default=0, help="random seed")
+    add("--threads", type=positive_int, default=None, help="torch CPU threads")
+    add("--data-dir", type=Path, default=None, help="directory of the IDX files")
+    add("--out", type=Path, default=Path("runs/vae_mnist"), help="output dir")
+    add("--resume", action="store_true", help="continue from the checkpoint in --out")
+    add("--overwrite", action="store_true", help="replace a run in --out")
+    add("--train-size", type=positive_int, default=None, help="use the first N training images")
+    add("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse and check the command line (``argv`` defaults to ``sys.argv[1:]``); no side effects."""
+    parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        prepare_run_dir(args.out, OUTPUTS, overwrite=args.overwrite, can_resume=False)
-    except ValueError as error:
-        run_dir_error(parser, error)
+    if args.resume and args.overwrite:
+        parser.error("--resume and --overwrite contradict each other: pass one")
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        parser.error(f"--data-dir {args.data_dir} is not a directory; give the MNIST files' one")
     return args
 
 
@@ -165,47 +179,141 @@ def _plot(vae: VAE, x_test: torch.Tensor, path: Path, *, generator: torch.Genera
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Train, evaluate and write the outputs; return the metrics written to ``metrics.json``."""
-    from tqdm.auto import tqdm
-
     args = parse_args(argv)
     wall_start = time.perf_counter()
+    try:
+        require_modules("matplotlib", "tqdm", why="for the plot and progress bars of the run")
+        lock = claim_run_dir(args.out, OUTPUTS, resume=args.resume, overwrite=args.overwrite)
+    except ModuleNotFoundError as error:
+        raise SystemExit(str(error)) from None
+    except ValueError as error:
+        run_dir_error(build_parser(), error)
+    try:
+        return _run(args, wall_start)
+    except KeyboardInterrupt:
+        raise SystemExit(
+            f"interrupted; the last finished epoch is in {args.out / 'checkpoint.pt'}: "
+            f"continue with --resume"
+        ) from None
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise SystemExit(
+            f"no space left to write {error.filename or args.out}; the files written before "
+            f"are kept: free some space and continue with --resume"
+        ) from None
+    finally:
+        lock.release()
+
+
+def _run(args: argparse.Namespace, wall_start: float) -> dict[str, Any]:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    args.out.mkdir(parents=True, exist_ok=True)
-    x, _ = load_mnist("train", data_dir=args.data_dir, progress=not args.no_progress)
-    x_test, _ = load_mnist("test", data_dir=args.data_dir, progress=not args.no_progress)
-    if args.train_size is not None:
-        x = x[: args.train_size]
-    binarise = torch.Generator().manual_seed(args.seed)
-    x_test = torch.bernoulli(x_test, generator=binarise)
-
     pyro.clear_param_store()
     pyro.set_rng_seed(args.seed)
     vae = VAE(args.z_dim, tuple(args.hidden))
     svi = SVI(vae.model, vae.guide, pyro.optim.Adam({"lr": args.lr}), TraceMeanField_ELBO())
-    n = len(x)
-    check = pyro_logits.check_logits()
+    config = {**vars(args), "data_dir": str(args.data_dir), "out": str(args.out)}
     history: dict[str, list[float]] = {"train_elbo": [], "test_elbo": [], "seconds": []}
-    for epoch in range(1, args.epochs + 1):
-        start = time.perf_counter()
-        total = 0.0
-        batches = torch.randperm(n).split(args.batch_size)
-        with (
-            check,
-            tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=args.no_progress) as bar,
-        ):
-            for idx in bar:
-                # Dynamic binarisation: each use of an image draws its pixels anew.
-                total += svi.step(torch.bernoulli(x[idx]), idx, n) * len(idx) / n
-        seconds = time.perf_counter() - start
-        history["train_elbo"].append(-total / n)
-        history["test_elbo"].append(test_elbo(vae, x_test))
-        history["seconds"].append(seconds)
-        print(
-            f"epoch {epoch:3d}/{args.epochs}  train ELBO {history['train_elbo'][-1]:8.2f}  "
-            f"test ELBO {history['test_elbo'][-1]:8.2f} nats/image  {seconds:5.1f} s",
-            flush=True,
+    if args.resume:
+        history = _resume(args, vae, svi, config) or history
+    x, x_test = _load_data(args)
+    while len(history["seconds"]) < args.epochs:
+        _train_epoch(args, vae, svi, x, x_test, history)
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "vae": vae.state_dict(),
+            "optimizer": svi.optim.get_state(),
+            "rng": torch.get_rng_state(),
+            "history": history,
+            "config": config,
+        }
+        write_checkpoint(args.out / "checkpoint.pt", state)
+    return _evaluate_and_write(args, vae, x_test, history, config, wall_start)
+
+
+def _resume(
+    args: argparse.Namespace, vae: VAE, svi: SVI, config: dict[str, Any]
+) -> dict[str, list[float]] | None:
+    """Load the checkpoint in ``--out``, if any, checked against the flags; its history."""
+    path = args.out / "checkpoint.pt"
+    if not path.exists():
+        print(f"no checkpoint at {path}: starting afresh")
+        return None
+    try:
+        state = read_checkpoint(path, ("format", "vae", "optimizer", "rng", "history", "config"))
+        if state["format"] != CHECKPOINT_FORMAT:
+            raise ValueError(f"{path} is of format {state['format']!r}, not {CHECKPOINT_FORMAT}")
+        vae.load_state_dict(state["vae"])
+    except (ValueError, RuntimeError, KeyError, TypeError) as error:
+        raise SystemExit(f"cannot resume from {path}: {str(error).splitlines()[0]}") from None
+    changed = {
+        k: (state["config"].get(k), config[k])
+        for k in TRAINING_KEYS
+        if state["config"].get(k) != config[k]
+    }
+    if changed:
+        raise SystemExit(
+            f"Expected the flags of the run that wrote {path} but these differ "
+            f"(checkpoint, now): {changed}; pass the same flags or another --out."
         )
+    svi.optim.set_state(state["optimizer"])
+    torch.set_rng_state(state["rng"])
+    print(f"resumed from {path} after epoch {len(state['history']['seconds'])}")
+    return state["history"]
+
+
+def _load_data(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training images (intensities) and the test images, binarised once from ``--seed``."""
+    try:
+        x, _ = load_mnist("train", data_dir=args.data_dir, progress=not args.no_progress)
+        x_test, _ = load_mnist("test", data_dir=args.data_dir, progress=not args.no_progress)
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        raise SystemExit(f"MNIST could not be loaded: {error}") from None
+    binarise = torch.Generator().manual_seed(args.seed)
+    return x[: args.train_size], torch.bernoulli(x_test, generator=binarise)
+
+
+def _train_epoch(
+    args: argparse.Namespace,
+    vae: VAE,
+    svi: SVI,
+    x: torch.Tensor,
+    x_test: torch.Tensor,
+    history: dict[str, list[float]],
+) -> None:
+    """One epoch of SVI, then the test ELBO; append both and the time to ``history``."""
+    epoch, n = len(history["seconds"]) + 1, len(x)
+    start = time.perf_counter()
+    total = 0.0
+    batches = torch.randperm(n).split(args.batch_size)
+    bar = progress_bar(len(batches), f"epoch {epoch}", disable=args.no_progress)
+    with pyro_logits.check_logits():
+        for idx in batches:
+            # Dynamic binarisation: each use of an image draws its pixels anew.
+            total += svi.step(torch.bernoulli(x[idx]), idx, n) * len(idx) / n
+            bar.update()
+    bar.close()
+    seconds = time.perf_counter() - start
+    history["train_elbo"].append(-total / n)
+    history["test_elbo"].append(test_elbo(vae, x_test))
+    history["seconds"].append(seconds)
+    print(
+        f"epoch {epoch:3d}/{args.epochs}  train ELBO {history['train_elbo'][-1]:8.2f}  "
+        f"test ELBO {history['test_elbo'][-1]:8.2f} nats/image  {seconds:5.1f} s",
+        flush=True,
+    )
+
+
+def _evaluate_and_write(
+    args: argparse.Namespace,
+    vae: VAE,
+    x_test: torch.Tensor,
+    history: dict[str, list[float]],
+    config: dict[str, Any],
+    wall_start: float,
+) -> dict[str, Any]:
+    """The final test ELBO, ``samples.png`` and ``metrics.json``."""
     results: dict[str, Any] = {
         "test_elbo_nats_per_image": test_elbo(vae, x_test) if args.epochs else None,
         "binarisation": "dynamic (Bernoulli of the intensities) for training; the test set "
@@ -213,13 +321,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "epochs": args.epochs,
         **history,
         "train_seconds": sum(history["seconds"]),
-        "config": {**vars(args), "data_dir": str(args.data_dir), "out": str(args.out)},
-        "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "pyro": pyro.__version__,
-            "pyro_logits": pyro_logits.__version__,
-        },
+        "config": config,
+        "versions": versions(),
     }
     _plot(vae, x_test, args.out / "samples.png", generator=torch.Generator().manual_seed(1))
     results["wall_minutes"] = (time.perf_counter() - wall_start) / 60

@@ -38,10 +38,8 @@ def assert_close(
 def load_script(path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """Import a script of ``models/`` or ``benchmarks/`` as module ``name``, for this test only.
 
-    Its folder goes on ``sys.path`` (scripts import their sibling modules) and the module into
-    ``sys.modules`` (dataclasses look their module up) until the test ends.
+    The module goes into ``sys.modules`` (dataclasses look their module up) until the test ends.
     """
-    monkeypatch.syspath_prepend(str(path.parent))
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

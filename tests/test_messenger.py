@@ -393,3 +393,112 @@ def test_entering_from_a_second_thread_is_refused_and_leaves_the_stack_clean() -
     assert len(errors) == 1 and "another thread" in str(errors[0])
     assert "one model per process" in str(errors[0])
     assert list(_PYRO_STACK) == before
+
+
+# ----------------------------------------------------------------------------------------------
+# Re-entering one instance, nesting distinct ones
+
+
+def log_softmax_model() -> Callable[[], None]:
+    z = torch.randn(16, 3, requires_grad=True)
+
+    def model() -> None:
+        with pyro.plate("data", 16):
+            pyro.sample("y", dist.Categorical(logits=F.log_softmax(z, -1)))  # noqa: PL001
+
+    return model
+
+
+def test_one_instance_entered_twice() -> None:
+    from pyro.poutine.runtime import _PYRO_STACK
+
+    before = list(_PYRO_STACK)
+    model = log_softmax_model()
+    check = check_logits()
+
+    def twice() -> None:
+        with check:
+            with check:  # the inner entry is a no-op
+                model()
+            assert check in _PYRO_STACK
+            model()
+
+    assert [w.category for w in record(twice)] == [LogSoftmaxAsLogitsWarning]
+    assert list(_PYRO_STACK) == before
+    with pytest.raises(ValueError, match="boom"), check, check:
+        raise ValueError("boom")
+    assert list(_PYRO_STACK) == before
+    assert pyro_logits.messenger._ACTIVE == [] and pyro_logits.messenger._ACTIVE_THREADS == {}
+    assert F.cross_entropy is pyro_logits.losses._ORIGINALS["cross_entropy"]
+
+
+def test_recursive_decorated_function_in_svi() -> None:
+    net = torch.nn.Linear(4, 3)
+
+    @check_logits
+    def model(x: torch.Tensor, y: torch.Tensor, depth: int = 3) -> None:
+        pyro.module("net", net)
+        w = pyro.sample(f"w_{depth}", dist.Normal(0.0, 1.0))
+        with pyro.plate(f"data_{depth}", len(x)):
+            lhat = F.log_softmax(net(x) * w.exp(), -1)
+            pyro.sample(f"y_{depth}", dist.Categorical(logits=lhat), obs=y)  # noqa: PL001
+        if depth:
+            model(x, y, depth - 1)
+
+    x, y = torch.randn(8, 4), torch.randint(3, (8,))
+    with pyro.validation_enabled(True):
+        svi = SVI(model, AutoNormal(model), pyro.optim.Adam({"lr": 0.01}), Trace_ELBO())
+        caught = record(lambda: [svi.step(x, y) for _ in range(3)])
+    ours = [w for w in caught if issubclass(w.category, LogitsWarning)]
+    assert [w.category for w in ours] == [LogSoftmaxAsLogitsWarning]  # 4 sites, one line
+    assert ours[0].filename == __file__
+
+
+@pytest.mark.parametrize(
+    "arrange",
+    [
+        pytest.param(lambda model: check_logits(check_logits(model)), id="nested"),
+        pytest.param(
+            lambda model: check_logits(pyro.poutine.block(check_logits(model))),
+            id="block-between",
+        ),
+        pytest.param(
+            lambda model: check_logits(check_logits(pyro.poutine.block(model))),
+            id="block-inside",
+        ),
+    ],
+)
+def test_nested_instances_warn_once(arrange: Callable) -> None:
+    assert len(record(arrange(log_softmax_model()))) == 1
+
+
+def test_nested_instances_warn_once_in_svi() -> None:
+    x, y = torch.randn(32, 4), torch.randint(3, (32,))
+    model, guide = make_svi_model(misuse=True)
+    svi = SVI(check_logits(model), guide, pyro.optim.Adam({"lr": 0.01}), Trace_ELBO())
+
+    def steps() -> None:
+        with pyro.validation_enabled(True), check_logits():
+            for _ in range(3):
+                svi.step(x, y)
+
+    caught = [w for w in record(steps) if issubclass(w.category, LogitsWarning)]
+    assert [w.category for w in caught] == [LogSoftmaxAsLogitsWarning]
+
+
+def test_fresh_inner_checks_inside_one_outer_warn_once() -> None:
+    model = log_softmax_model()
+    z, y = torch.randn(16, 3, requires_grad=True), torch.randint(3, (16,))
+
+    def steps() -> None:
+        with check_logits():
+            for _ in range(3):
+                with check_logits():  # a fresh instance per step, inside the outer one
+                    model()
+                    F.cross_entropy(F.softmax(z, -1), y)  # noqa: PL003
+
+    caught = record(steps)
+    assert sorted(w.category.__name__ for w in caught) == [
+        "LogSoftmaxAsLogitsWarning",
+        "ProbsAsLogitsWarning",
+    ]

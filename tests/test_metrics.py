@@ -123,7 +123,7 @@ def test_ece_and_bins_on_a_constructed_example() -> None:
     bins = metrics.calibration_bins(probs.log(), labels, n_bins=5)
     edges = torch.tensor([0.0, 0.2, 0.4, 0.6, 0.8, 1.0], dtype=torch.float64)
     assert_close(bins.edges, edges, rtol=1e-15)
-    assert bins.count.tolist() == [0, 0, 1, 2, 3]
+    assert bins.counts.tolist() == [0, 0, 1, 2, 3]
     nan = math.nan
     torch.testing.assert_close(
         bins.confidence,
@@ -321,7 +321,10 @@ def test_nll_difference_with_a_label_of_probability_zero() -> None:
     ("kwargs", "message"),
     [
         ({"level": 1.0}, r"level in \(0, 1\)"),
-        ({"num_resamples": 0}, "num_resamples to be an int >= 1"),
+        ({"num_resamples": 0}, "num_resamples to be an int >= 100 but got 0"),
+        ({"num_resamples": 1}, "num_resamples to be an int >= 100 but got 1; fewer resampled"),
+        ({"num_resamples": 99}, "num_resamples to be an int >= 100 but got 99"),
+        ({"num_resamples": 100.0}, r"num_resamples to be an int >= 100 but got 100\.0"),
         ({"other": random_log_probs(3, 4)}, "two predictions of one shape"),
         ({"other": torch.rand(3, 3)}, "normalised"),
     ],
@@ -331,3 +334,18 @@ def test_nll_difference_errors(kwargs: dict, message: str) -> None:
     other = kwargs.pop("other", a)
     with pytest.raises(ValueError, match=message):
         metrics.nll_difference(a, other, labels, **kwargs)
+
+
+def test_nll_difference_refuses_a_single_example() -> None:
+    # One example has no spread to resample: the interval would be (mean, mean), "significant".
+    a, b = random_log_probs(1, 3), random_log_probs(1, 3)
+    with pytest.raises(ValueError, match="Expected at least 2 examples but got 1; one example"):
+        metrics.nll_difference(a, b, torch.tensor([2]))
+
+
+def test_nll_difference_at_the_smallest_accepted_sizes() -> None:
+    # Two examples and 100 resamples are accepted, and the interval holds the mean.
+    a = torch.tensor([[0.9, 0.1], [0.4, 0.6]]).log()
+    b = torch.tensor([[0.5, 0.5], [0.5, 0.5]]).log()
+    diff = metrics.nll_difference(a, b, torch.tensor([0, 1]), num_resamples=100)
+    assert diff.low < diff.mean < diff.high

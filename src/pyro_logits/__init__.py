@@ -19,6 +19,7 @@ from pyro_logits.checks import (
     NormalizedOverWrongDimWarning,
     ProbsAsLogitsWarning,
     ProbsAsLogProbsWarning,
+    ProvenanceUnavailableWarning,
     diagnose,
 )
 from pyro_logits.convert import (
@@ -48,6 +49,7 @@ __all__ = [
     "NormalizedOverWrongDimWarning",
     "ProbsAsLogProbsWarning",
     "ProbsAsLogitsWarning",
+    "ProvenanceUnavailableWarning",
     "bernoulli",
     "binary_to_categorical_logits",
     "categorical",

@@ -16,6 +16,17 @@ Provenance (``source="autograd"``)
     anything that changes values, so temperature scaling (``log_softmax(z) / T``) or a shift is
     taken as genuine. This reads metadata only: no pass over the data, no device sync.
 
+Compiled functions
+    ``torch.compile`` (through AOTAutograd: the ``aot_eager`` and ``inductor`` backends) and
+    TorchScript (from a scripted module's second call on) record a whole function as one
+    autograd node, ``CompiledFunctionBackward`` or ``DifferentiableGraphBackward``, which hides
+    the operations inside it. When the walk stops at such a node the values still decide for
+    a Categorical (softmax and wrong-dim normalisations are found as below); when they find
+    nothing, :attr:`Diagnosis.hidden_by` names the node and :func:`warn_if_misused` issues a
+    :class:`ProvenanceUnavailableWarning` instead of staying silent: a ``sigmoid`` or
+    ``logsigmoid`` output would go unseen. ``backend="eager"`` keeps the graph and is checked
+    as uncompiled code.
+
 Values (``source="values"``, Categorical only)
     Without a graph (``torch.no_grad()``, tensors built by hand) the numbers are tested along the
     class dim and along dim 0: slices that are all ``<= tol`` with ``sum(exp(slice))`` within
@@ -65,7 +76,8 @@ log-probabilities, and probabilities given as logits then look like genuine logi
 spread by at most 1, which untrained networks produce too. (d) a note, not a warning
 (:attr:`Diagnosis.warns` is false): rows normalised by their values alone are harmless, and
 may be a model's genuine probabilities (``Categorical(logits=p.log())``), which have no raw
-scores to pass instead.
+scores to pass instead. The output of a compiled function is judged as in the ``no_grad``
+columns, and warns :class:`ProvenanceUnavailableWarning` where those say "no".
 """
 
 from __future__ import annotations
@@ -75,10 +87,9 @@ import sys
 import warnings
 from dataclasses import dataclass
 from types import FrameType
-from typing import Literal
+from typing import Any, Literal
 
 import torch
-from torch.autograd.graph import Node
 
 __all__ = [
     "Diagnosis",
@@ -91,6 +102,7 @@ __all__ = [
     "NormalizedOverWrongDimWarning",
     "ProbsAsLogProbsWarning",
     "ProbsAsLogitsWarning",
+    "ProvenanceUnavailableWarning",
     "WarnedLocations",
     "diagnose",
     "logsumexp_of_first",
@@ -143,6 +155,13 @@ class LogProbsAsProbsWarning(LogitsWarning):
     """Log-probabilities were given where probabilities are expected (a ``kl_div`` target)."""
 
 
+class ProvenanceUnavailableWarning(UserWarning):
+    """A compiled function hid what produced a tensor given as logits, so it was not checked.
+
+    Not a :class:`LogitsWarning`: no mistake was found, but one would have gone unseen.
+    """
+
+
 _CATEGORY: dict[str, type[LogitsWarning]] = {
     "log_softmax": LogSoftmaxAsLogitsWarning,
     "probs": ProbsAsLogitsWarning,
@@ -176,6 +195,10 @@ class Diagnosis:
         The kind of evidence; ``None`` when nothing was found.
     family : {"bernoulli", "categorical"}
         The distribution family the tensor was judged for.
+    hidden_by : str or None
+        The autograd node of a compiled function (``"CompiledFunctionBackward"`` of
+        ``torch.compile``, ``"DifferentiableGraphBackward"`` of TorchScript) at which the
+        provenance walk stopped, hiding the producing operation; ``None`` otherwise.
 
     Examples
     --------
@@ -192,11 +215,17 @@ class Diagnosis:
     evidence: str
     source: Source | None
     family: str
+    hidden_by: str | None = None
 
     @property
     def ok(self) -> bool:
         """``True`` when the tensor looks like genuine logits (or nothing can be told)."""
         return self.kind == "logits"
+
+    @property
+    def unchecked(self) -> bool:
+        """``True`` when nothing was found because a compiled function hid the producer."""
+        return self.ok and self.hidden_by is not None
 
     @property
     def category(self) -> type[LogitsWarning] | None:
@@ -232,7 +261,8 @@ class Diagnosis:
         Returns
         -------
         str
-            The message; empty when :attr:`ok`.
+            The message; empty when :attr:`ok`, unless :attr:`unchecked` (then the text of
+            the :class:`ProvenanceUnavailableWarning`).
 
         Examples
         --------
@@ -241,9 +271,14 @@ class Diagnosis:
         >>> diagnose(x, "bernoulli").message("argument 'logits'")[:57]
         "argument 'logits': got probabilities where raw logits are"
         """
-        if self.ok:
+        if self.ok and not self.unchecked:
             return ""
-        key = "normalised_values" if self.source == "values" and not self.harmful else self.kind
+        if self.unchecked:
+            key = "unchecked"
+        elif self.source == "values" and not self.harmful:
+            key = "normalised_values"
+        else:
+            key = self.kind
         names = {
             "dist": distribution or _DISPLAY[self.family],
             "or_probs": f", or the probabilities as {probs_name}=" if probs_name else "",
@@ -256,6 +291,10 @@ class Diagnosis:
 
 
 _LOGITS_FIX = "Fix: pass the raw scores as logits="
+_UNCHECKED_FIX = (
+    "To check it, run a step with the function uncompiled, or compiled with "
+    'backend="eager", which keeps the autograd graph; or filter ProvenanceUnavailableWarning'
+)
 # what was found, the harm, the fix; {dist} is the distribution, {or_probs} and {probs_note} name
 # its probabilities keyword
 _TEXT: dict[tuple[str, str], tuple[str, str, str]] = {
@@ -299,6 +338,18 @@ _TEXT: dict[tuple[str, str], tuple[str, str, str]] = {
         "Wrong: {dist} renormalises it, so the class probabilities become proportional "
         "to sigmoid(x) instead of softmax(x)",
         f"{_LOGITS_FIX} (before logsigmoid)",
+    ),
+    ("unchecked", "bernoulli"): (
+        "could not tell what produced these logits",
+        "Not a mistake found, but sigmoid or logsigmoid output given as logits would go "
+        "unseen: elementwise logits are not judged by values",
+        _UNCHECKED_FIX,
+    ),
+    ("unchecked", "categorical"): (
+        "could not tell what produced these logits",
+        "Not a mistake found, but logsigmoid output given as logits would go unseen, and "
+        "softmax or log_softmax output only shows where its rows are clearly normalised",
+        _UNCHECKED_FIX,
     ),
     ("wrong_dim", "categorical"): (
         "got a tensor normalised over a dim other than the class dim",
@@ -362,15 +413,23 @@ def diagnose(x: torch.Tensor, family: str, dim: int = -1) -> Diagnosis:
             f"Expected dim in [{-x.ndim}, {x.ndim - 1}] for a tensor of shape "
             f"{tuple(x.shape)} but got {dim}."
         )
-    found = _from_autograd(x, base, dim - x.ndim if dim >= 0 else dim)
+    walked = _from_autograd(x, base, dim - x.ndim if dim >= 0 else dim)
+    hidden_by = walked if isinstance(walked, str) else None
+    found = None if isinstance(walked, str) else walked
     if found is None and base == "categorical":
         found = _from_values(x, dim)
     if found is None:
-        return Diagnosis("logits", False, _FINE, None, base)
+        if hidden_by is None:
+            return Diagnosis("logits", False, _FINE, None, base)
+        evidence = (
+            f"autograd: produced inside a compiled function ({hidden_by}, from "
+            f"{_OPAQUE[hidden_by]}), which hides the operations it ran"
+        )
+        return Diagnosis("logits", False, evidence, None, base, hidden_by)
     kind, harmful, evidence, source = found
     if kind == "wrong_dim":
         evidence += f", not over the class dim {dim}"
-    return Diagnosis(kind, harmful, evidence, source, base)
+    return Diagnosis(kind, harmful, evidence, source, base, hidden_by)
 
 
 class WarnedLocations:
@@ -414,7 +473,9 @@ def warn_if_misused(
 
     The warning is a :class:`LogitsWarning` subclass, issued at the first stack frame outside
     ``pyro_logits``, ``pyro`` and ``torch``, i.e. the user's line. Findings that are not
-    :attr:`Diagnosis.warns` (rows normalised by their values alone) do not warn.
+    :attr:`Diagnosis.warns` (rows normalised by their values alone) do not warn. When a
+    compiled function hid the producer and nothing was found (:attr:`Diagnosis.unchecked`),
+    a :class:`ProvenanceUnavailableWarning` says so.
 
     Parameters
     ----------
@@ -452,12 +513,15 @@ def warn_if_misused(
     argument 'logits': got probabilities where raw logits are
     """
     diagnosis = diagnose(x, family, dim)
-    if diagnosis.warns and diagnosis.category is not None:
+    category: type[Warning] | None = diagnosis.category if diagnosis.warns else None
+    if diagnosis.unchecked:
+        category = ProvenanceUnavailableWarning
+    if category is not None:
         level, frame = user_frame(sys._getframe(1))
-        if once is None or once.first(frame, diagnosis.category):
+        if once is None or once.first(frame, category):
             warnings.warn(
                 diagnosis.message(where, distribution=distribution, probs_name=probs_name),
-                category=diagnosis.category,
+                category=category,
                 stacklevel=level + 1,
             )
     return diagnosis
@@ -512,6 +576,14 @@ _BERNOULLI_STEPS = frozenset(
     }
 )
 _Found = tuple[Kind, bool, str, Source]
+# An autograd node (torch.autograd.graph.Node): the values it saved for backward are
+# attributes named by its operation (``_saved_dim``, ...), which no static type declares.
+AutogradNode = Any
+# autograd nodes that stand for a whole compiled function, hiding the operations inside
+_OPAQUE = {
+    "CompiledFunctionBackward": "torch.compile",
+    "DifferentiableGraphBackward": "TorchScript",
+}
 
 
 def _signed(dim: int) -> int:
@@ -519,9 +591,13 @@ def _signed(dim: int) -> int:
     return dim - 2**64 if dim >= 2**63 else dim
 
 
-def _from_autograd(x: torch.Tensor, family: str, class_dim: int) -> _Found | None:
-    """Walk up ``x.grad_fn`` through shape-only steps to the producing operation."""
-    node = x.grad_fn
+def _from_autograd(x: torch.Tensor, family: str, class_dim: int) -> _Found | str | None:
+    """Walk up ``x.grad_fn`` through shape-only steps to the producing operation.
+
+    Returns the finding, the name of a compiled function's node (a key of ``_OPAQUE``) when
+    the walk stops at one, or ``None``.
+    """
+    node: AutogradNode = x.grad_fn
     shape = tuple(x.shape)
     # the class dim as a negative index into the current node's output; None for Bernoulli
     cls: int | None = class_dim if family == "categorical" else None
@@ -536,6 +612,8 @@ def _from_autograd(x: torch.Tensor, family: str, class_dim: int) -> _Found | Non
                 return _from_producer(*produced, family, cls)
             if name in _KEEP_DIMS or (cls is None and name in _BERNOULLI_STEPS):
                 pass  # values kept, and the class dim too (or there is none)
+            elif cls is None:  # a Bernoulli step that is not only moving elements
+                return _opaque(name)
             elif name == "ExpandBackward0":
                 if -cls > len(node._saved_self_sym_sizes):
                     return None
@@ -558,10 +636,10 @@ def _from_autograd(x: torch.Tensor, family: str, class_dim: int) -> _Found | Non
             elif name in ("PermuteBackward0", "TransposeBackward0"):
                 cls = _permuted_class_dim(node, name, ndim, cls)
             else:
-                return None
-            sizes = getattr(node, "_saved_self_sym_sizes", None)
-            if sizes is not None:
-                shape = tuple(int(s) for s in sizes)
+                return _opaque(name)
+            saved = getattr(node, "_saved_self_sym_sizes", None)
+            if saved is not None:
+                shape = tuple(int(s) for s in saved)
             node = node.next_functions[0][0]
     except (RuntimeError, AttributeError, IndexError):
         # saved values freed by backward(), or an autograd layout this code does not know
@@ -572,31 +650,37 @@ def _from_autograd(x: torch.Tensor, family: str, class_dim: int) -> _Found | Non
 _VIEWS = frozenset({"ViewBackward0", "UnsafeViewBackward0", "ReshapeAliasBackward0"})
 
 
-def _permuted_class_dim(node: Node, name: str, ndim: int, cls: int) -> int:
+def _opaque(name: str) -> str | None:
+    """The key of ``_OPAQUE`` naming a compiled function's node, or ``None``."""
+    # TorchScript's node is "torch::jit::(anonymous namespace)::Differentiable..."
+    return next((o for o in _OPAQUE if name.rpartition("::")[2] == o), None)
+
+
+def _permuted_class_dim(node: AutogradNode, name: str, ndim: int, cls: int) -> int:
     """The class dim of the input of a permute or transpose whose output has it at ``cls``."""
     if name == "PermuteBackward0":
-        perm = [_signed(int(d)) % ndim for d in node._saved_dims]  # type: ignore[attr-defined]
+        perm = [_signed(int(d)) % ndim for d in node._saved_dims]
     else:
         perm = list(range(ndim))
-        a = _signed(node._saved_dim0) % ndim  # type: ignore[attr-defined]
-        b = _signed(node._saved_dim1) % ndim  # type: ignore[attr-defined]
+        a = _signed(node._saved_dim0) % ndim
+        b = _signed(node._saved_dim1) % ndim
         perm[a], perm[b] = perm[b], perm[a]
     return perm[ndim + cls] - ndim
 
 
-def _squeezed(node: Node, name: str, ndim: int) -> tuple[int, ...]:
+def _squeezed(node: AutogradNode, name: str, ndim: int) -> tuple[int, ...]:
     if name == "SqueezeBackward0":
         return tuple(range(ndim))
     if name == "SqueezeBackward1":
-        return (node._saved_dim,)  # type: ignore[attr-defined]
-    return tuple(node._saved_dim)  # type: ignore[attr-defined]
+        return (node._saved_dim,)
+    return tuple(node._saved_dim)
 
 
-def _producer(node: Node, name: str, ndim: int) -> tuple[str, int | None, str] | None:
+def _producer(node: AutogradNode, name: str, ndim: int) -> tuple[str, int | None, str] | None:
     """Return ``(kind, dim as a negative index, description)`` for the operations looked for."""
     if name in ("LogSoftmaxBackward0", "SoftmaxBackward0"):
         kind = "log_softmax" if name.startswith("Log") else "softmax"
-        return _over(kind, node._saved_dim, ndim, kind)  # type: ignore[attr-defined]
+        return _over(kind, node._saved_dim, ndim, kind)
     if name == "SigmoidBackward0":
         return "sigmoid", None, "sigmoid"
     if name == "LogSigmoidBackward0":
@@ -621,7 +705,7 @@ def _over(kind: str, saved_dim: int, ndim: int, op: str) -> tuple[str, int, str]
     return kind, dim - ndim if dim >= 0 else dim, f"{op} over dim {dim}"
 
 
-def logsumexp_of_first(node: Node) -> Node | None:
+def logsumexp_of_first(node: AutogradNode) -> AutogradNode | None:
     """The ``LogsumexpBackward0`` node when ``node`` computes ``a - a.logsumexp(d, keepdim)``."""
     inputs = node.next_functions
     if len(inputs) != 2 or inputs[0][0] is None or inputs[1][0] is None:
@@ -629,7 +713,7 @@ def logsumexp_of_first(node: Node) -> Node | None:
     first, second = inputs[0][0], inputs[1][0]
     if second.name() != "LogsumexpBackward0" or second.next_functions[0][0] is not first:
         return None
-    if node._saved_alpha != 1 or len(second._saved_dim) != 1:  # type: ignore[attr-defined]
+    if node._saved_alpha != 1 or len(second._saved_dim) != 1:
         return None
     return second if second._saved_keepdim else None
 
@@ -694,7 +778,7 @@ def _from_values(x: torch.Tensor, dim: int) -> _Found | None:
             return None  # most genuine logits stop here, after one pass and one sync
         tols = [normalisation_tolerance(x.dtype, x.shape[d], log=log) for d in dims]
         summed = c.exp() if log else c
-        stats = []
+        stats: list[torch.Tensor] = []
         for d, tol in zip(dims, tols, strict=True):
             row_lo, row_hi = c.amin(d), c.amax(d)  # faster than aminmax(dim=d) on CPU
             flat = (row_lo - row_hi > -_SPREAD * tol).flatten()

@@ -42,10 +42,13 @@ last dim). Targets of ``cross_entropy`` are not judged: class indices and probab
 
 Not detectable: raw scores that happen to lie where the expected kind lies (all below 0 for
 ``nll_loss``), Bernoulli-like arguments without a graph (values in (0, 1) are valid logits), and
-raw scores into ``binary_cross_entropy``, which torch itself refuses outside ``[0, 1]``.
+raw scores into ``binary_cross_entropy``, which torch itself refuses outside ``[0, 1]``. A logits
+argument made by a compiled function (``torch.compile``), whose operations autograd does not
+record, gets a :class:`~pyro_logits.checks.ProvenanceUnavailableWarning` when its values show
+nothing either.
 
 Each call site (file and line of the user's code) is checked on its 1st, 2nd, 4th, ... call and
-warns once.
+warns once (and once more at most, to say a compiled function hid its input's provenance).
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ from pyro_logits.checks import (
     NormalizedOverWrongDimWarning,
     ProbsAsLogitsWarning,
     ProbsAsLogProbsWarning,
+    ProvenanceUnavailableWarning,
     diagnose,
     normalisation_tolerance,
     user_frame,
@@ -214,12 +218,14 @@ class LossChecker:
     While a checker is active (between :meth:`activate` and :meth:`deactivate`, which
     :class:`~pyro_logits.CheckLogitsMessenger` calls on entering and leaving), the losses of
     ``torch.nn.functional`` are replaced by checking wrappers; the originals are put back
-    when the last active checker leaves. Only the innermost active checker checks a call.
+    when the last active checker leaves. Only the outermost active checker checks a call, so
+    nested checks warn once.
     """
 
     def __init__(self) -> None:
         self._calls: dict[tuple[str, int], int] = {}
         self._warned: set[tuple[str, int]] = set()
+        self._unchecked: set[tuple[str, int]] = set()  # told that provenance was hidden
 
     def activate(self) -> None:
         """Start checking the losses called from now on (patching them if none is active)."""
@@ -253,12 +259,18 @@ class LossChecker:
             expects = argument.expects
             if loss.name == "kl_div" and argument.keyword == "target" and _log_target(args, kwargs):
                 expects = "log_probs"
-            found = _finding(x, argument, expects, loss.name)
+            where = f"{_caller(loss.name, sys._getframe(2))} argument {argument.keyword!r}"
+            found = _finding(x, argument, expects, loss.name, where)
             if found is None:
                 continue
             category, text = found
-            where = f"{_caller(loss.name, sys._getframe(2))} argument {argument.keyword!r}"
-            warnings.warn(f"{where}: {text}", category=category, stacklevel=level)
+            if category is ProvenanceUnavailableWarning:
+                # not a mistake: keep checking, values may show one later in training
+                if site not in self._unchecked:
+                    self._unchecked.add(site)
+                    warnings.warn(text, category=category, stacklevel=level)
+                continue
+            warnings.warn(text, category=category, stacklevel=level)
             self._warned.add(site)
             return
 
@@ -277,7 +289,7 @@ def _checking_wrapper(original: Callable[..., Any], loss: _Loss) -> Callable[...
     @functools.wraps(original)
     def checked(*args: Any, **kwargs: Any) -> Any:
         if _ACTIVE and not _called_by_the_library(sys._getframe(1)):
-            _ACTIVE[-1].check(loss, args, kwargs)
+            _ACTIVE[0].check(loss, args, kwargs)
         return original(*args, **kwargs)
 
     return checked
@@ -310,10 +322,12 @@ def _class_dim(x: torch.Tensor, loss: str) -> int:
 
 
 def _finding(
-    x: torch.Tensor, argument: _Argument, expects: Expects, loss: str
-) -> tuple[type[LogitsWarning], str] | None:
+    x: torch.Tensor, argument: _Argument, expects: Expects, loss: str, where: str
+) -> tuple[type[Warning], str] | None:
     """The warning's category and text for ``x`` given as ``argument`` of ``loss``, or ``None``."""
     d = diagnose(x, argument.family, _class_dim(x, loss))
+    if expects == "logits" and d.unchecked:
+        return ProvenanceUnavailableWarning, d.message(where)
     category: type[LogitsWarning] | None
     if expects == "logits":
         category = d.category if d.warns else None
@@ -326,7 +340,7 @@ def _finding(
     harm, fix = _FIXES[loss, category]
     evidence = d.evidence if d.source is not None else _VALUE_FINDINGS[category](x)
     return category, (
-        f"got {_FOUND[category]} where {_EXPECTED[expects]} are expected. Evidence: "
+        f"{where}: got {_FOUND[category]} where {_EXPECTED[expects]} are expected. Evidence: "
         f"{evidence}. {harm}. Fix: {fix}."
     )
 

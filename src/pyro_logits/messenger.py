@@ -32,7 +32,16 @@ supported (use processes). Entering ``check_logits()`` while it is active in ano
 raises a ``RuntimeError`` rather than corrupting the stack.
 
 One warning per mistake: a line of the model warns once per kind of mistake, however many
-sites it makes (Pyro's sequence models name a site per time step, ``f"y_{t}"``).
+sites it makes (Pyro's sequence models name a site per time step, ``f"y_{t}"``). Nested checks
+(``with check_logits():`` around a model wrapped in another) leave every site and loss to the
+outermost one, which outlives the others, so a mistake warns once however they nest; one
+instance entered again while active (``with c: with c:``, a recursive function decorated with
+``@check_logits``) ignores the inner entry.
+
+Compiled networks: ``torch.compile`` hides the operations of the compiled function from the
+autograd graph (``backend="eager"`` does not), so where their output is given as logits and its
+values show nothing, a :class:`~pyro_logits.checks.ProvenanceUnavailableWarning` says it was not
+checked (see :mod:`pyro_logits.checks`).
 
 Cost: each site is checked on its 1st, 2nd, 4th, 8th, ... call and never again after it has
 warned, so ``n`` steps cost ``log2(n)`` checks per site plus a dictionary update per call;
@@ -84,7 +93,7 @@ __all__ = ["CheckLogitsMessenger", "check_logits"]
 _T = TypeVar("_T")
 # thread id -> how many check_logits() contexts it has entered (Pyro's stack is process-wide)
 _ACTIVE_THREADS: dict[int, int] = {}
-# the active messengers, innermost last: they also see the sites a poutine.block hides
+# the active messengers, outermost first: they also see the sites a poutine.block hides
 _ACTIVE: list[CheckLogitsMessenger] = []
 _BLOCK_PROCESS_MESSAGE = BlockMessenger._process_message
 _WRAPPERS = (Independent, MaskedDistribution, ExpandedDistribution)
@@ -130,6 +139,7 @@ class CheckLogitsMessenger(Messenger):
 
     def __init__(self) -> None:
         super().__init__()
+        self._depth = 0  # entries of this instance that are still open (recursion)
         self._calls: dict[str, int] = {}
         self._warned_sites: set[str] = set()
         self._warned = WarnedLocations()
@@ -145,7 +155,11 @@ class CheckLogitsMessenger(Messenger):
                 f"threads at once corrupt it. Run one model per process (multiprocessing, "
                 f"torch.multiprocessing), not per thread."
             )
+        if self._depth:  # entered again inside itself: it is on the stack already
+            self._depth += 1
+            return self
         result = super().__enter__()
+        self._depth = 1
         _ACTIVE_THREADS[me] = _ACTIVE_THREADS.get(me, 0) + 1
         if not _ACTIVE:
             BlockMessenger._process_message = _process_blocked  # type: ignore[method-assign,assignment]
@@ -154,6 +168,9 @@ class CheckLogitsMessenger(Messenger):
         return result
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        self._depth -= 1
+        if self._depth:
+            return
         me = threading.get_ident()
         try:
             self._losses.deactivate()
@@ -167,7 +184,8 @@ class CheckLogitsMessenger(Messenger):
             super().__exit__(exc_type, exc_value, traceback)
 
     def _pyro_sample(self, msg: Message) -> None:
-        self._check_site(msg)
+        if _ACTIVE and _ACTIVE[0] is self:  # nested checks: the outermost one checks
+            self._check_site(msg)
 
     def _check_site(self, msg: Message) -> None:
         name = msg["name"]
@@ -192,15 +210,14 @@ class CheckLogitsMessenger(Messenger):
 
 
 def _process_blocked(block: BlockMessenger, msg: Message) -> None:
-    """``BlockMessenger._process_message``, and the checks of the messengers it hides from."""
+    """``BlockMessenger._process_message``, and the check of the outermost messenger it hides."""
     _BLOCK_PROCESS_MESSAGE(block, msg)
-    if not msg["stop"] or msg["type"] != "sample":
+    if not msg["stop"] or msg["type"] != "sample" or not _ACTIVE:
         return
     stack = runtime._PYRO_STACK
     below = stack[: stack.index(block)] if block in stack else stack
-    for messenger in _ACTIVE:
-        if any(frame is messenger for frame in below):
-            messenger._check_site(msg)
+    if any(frame is _ACTIVE[0] for frame in below):
+        _ACTIVE[0]._check_site(msg)
 
 
 @overload
@@ -323,6 +340,6 @@ def _before_normalisation(stored: torch.Tensor) -> torch.Tensor | None:
         if node is None or node.name() != "SubBackward0":
             return None
         lse = logsumexp_of_first(node)
-        return lse._saved_self if lse is not None else None  # type: ignore[attr-defined]
+        return lse._saved_self if lse is not None else None
     except RuntimeError:  # saved tensors freed by an earlier backward()
         return None

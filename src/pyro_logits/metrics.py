@@ -46,7 +46,7 @@ class CalibrationBins(NamedTuple):
     """Mean confidence (max probability) per bin, float64 ``(n_bins,)``; NaN for empty bins."""
     accuracy: torch.Tensor
     """Fraction correct per bin, float64 ``(n_bins,)``; NaN for empty bins."""
-    count: torch.Tensor
+    counts: torch.Tensor
     """Number of examples per bin, int64 ``(n_bins,)``."""
 
 
@@ -231,7 +231,7 @@ def calibration_bins(
     >>> import torch
     >>> log_probs = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7]]).log()
     >>> bins = calibration_bins(log_probs, torch.tensor([0, 1, 1]), n_bins=2)
-    >>> bins.count
+    >>> bins.counts
     tensor([0, 3])
     >>> bins.accuracy
     tensor([   nan, 0.6667], dtype=torch.float64)
@@ -254,7 +254,7 @@ def calibration_bins(
         edges=torch.linspace(0.0, 1.0, n_bins + 1, dtype=torch.float64),
         confidence=torch.where(empty, nan, conf_sum / safe).cpu(),
         accuracy=torch.where(empty, nan, correct_sum / safe).cpu(),
-        count=count.cpu(),
+        counts=count.cpu(),
     )
 
 
@@ -294,9 +294,9 @@ def expected_calibration_error(
     0.133333
     """
     bins = calibration_bins(log_probs, labels, n_bins=n_bins)
-    full = bins.count > 0
+    full = bins.counts > 0
     gaps = (bins.accuracy[full] - bins.confidence[full]).abs()
-    return (gaps * bins.count[full]).sum().item() / bins.count.sum().item()
+    return (gaps * bins.counts[full]).sum().item() / bins.counts.sum().item()
 
 
 def predictive_entropy(log_probs: torch.Tensor) -> torch.Tensor:
@@ -423,11 +423,13 @@ def nll_difference(
     log_probs_a, log_probs_b : torch.Tensor
         Normalised log-probabilities ``(N, C)`` of the two predictions, for the same inputs.
     labels : torch.Tensor
-        ``int64`` labels of shape ``(N,)``.
+        ``int64`` labels of shape ``(N,)``, with ``N >= 2``: one example has no spread to
+        resample, and its interval would be ``(mean, mean)``.
     level : float
         Coverage of the interval, in ``(0, 1)``.
     num_resamples : int
-        Bootstrap resamples of the ``N`` examples.
+        Bootstrap resamples of the ``N`` examples, at least 100: the ends of the interval are
+        quantiles of the resampled means, and a handful of them need not even hold ``mean``.
     seed : int
         Seed of the resampling, so that the interval is reproducible.
 
@@ -441,8 +443,8 @@ def nll_difference(
     Raises
     ------
     ValueError
-        On inputs :func:`nll` refuses, predictions of different shapes, ``level`` outside
-        ``(0, 1)`` or ``num_resamples`` below 1.
+        On inputs :func:`nll` refuses, predictions of different shapes, fewer than 2
+        examples, ``level`` outside ``(0, 1)`` or ``num_resamples`` below 100.
 
     Examples
     --------
@@ -459,10 +461,19 @@ def nll_difference(
             f"Expected two predictions of one shape but got {tuple(log_probs_a.shape)} and "
             f"{tuple(log_probs_b.shape)}; score both on the same inputs."
         )
+    if nlls_a.numel() < 2:
+        raise ValueError(
+            f"Expected at least 2 examples but got {nlls_a.numel()}; one example has no spread "
+            "to resample, so its interval would read as exact: score more test examples."
+        )
     if not 0 < level < 1:
         raise ValueError(f"Expected level in (0, 1) but got {level}.")
-    if isinstance(num_resamples, bool) or not isinstance(num_resamples, int) or num_resamples < 1:
-        raise ValueError(f"Expected num_resamples to be an int >= 1 but got {num_resamples!r}.")
+    if isinstance(num_resamples, bool) or not isinstance(num_resamples, int) or num_resamples < 100:
+        raise ValueError(
+            f"Expected num_resamples to be an int >= 100 but got {num_resamples!r}; fewer "
+            "resampled means give interval ends that need not even hold the mean (the default "
+            "is 2000)."
+        )
     differences = nlls_a.cpu() - nlls_b.cpu()
     mean = differences.mean().item()
     if not math.isfinite(mean):

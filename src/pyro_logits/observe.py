@@ -38,7 +38,6 @@ import pyro
 import pyro.distributions as dist
 import torch
 from pyro import poutine
-from pyro.poutine.indep_messenger import CondIndepStackFrame
 from pyro.poutine.runtime import get_plates
 
 from pyro_logits.labels import check_class_labels
@@ -88,7 +87,7 @@ def _check_obs_broadcasts(
 def _examples_event_dim(
     obs: torch.Tensor | None,
     value_shape: tuple[int, ...],
-    frames: list[CondIndepStackFrame],
+    frames: list[_Plate],
     event_dim: int | None,
     name: str,
 ) -> int:
@@ -119,9 +118,7 @@ def _examples_event_dim(
     return len(value_shape) - outer - 1
 
 
-def _check_fills_plates(
-    obs: torch.Tensor, event_dim: int, frames: list[CondIndepStackFrame], name: str
-) -> None:
+def _check_fills_plates(obs: torch.Tensor, event_dim: int, frames: list[_Plate], name: str) -> None:
     """Inside user plates, obs must have each plate's size at that plate's dim."""
     batch = tuple(obs.shape[: obs.dim() - event_dim])
     if obs.dim() < event_dim or not batch:
@@ -147,7 +144,7 @@ def _check_fills_plates(
         )
 
 
-def _site_batchtuple(batch: tuple[int, ...], frames: list[CondIndepStackFrame]) -> tuple[int, ...]:
+def _site_batchtuple(batch: tuple[int, ...], frames: list[_Plate]) -> tuple[int, ...]:
     """The batch shape of the site once Pyro's plates have broadcast it."""
     width = max([len(batch), *(-f.dim for f in frames)])
     shape = [1] * (width - len(batch)) + list(batch)
@@ -178,13 +175,10 @@ def _check_mask(mask: torch.Tensor | None, site_shape: tuple[int, ...], name: st
         )
 
 
-def _scale(
-    dataset_size: int | None, size: int, frames: tuple[CondIndepStackFrame, ...], name: str
-) -> float:
-    """``dataset_size / size``, refusing double scaling and impossible sizes."""
+def _scale(dataset_size: int | None, size: int, subsampling: list[str], name: str) -> float:
+    """``dataset_size / size``, refusing double scaling (``subsampling``: plates that subsample)."""
     if dataset_size is None:
         return 1.0
-    subsampling = [f.name for f in frames if f.full_size is not None and f.full_size != f.size]
     if subsampling:
         raise ValueError(
             f"Expected dataset_size=None for site {name!r} inside the subsampled plate "
@@ -199,6 +193,15 @@ def _scale(
     return dataset_size / size
 
 
+class _Plate(NamedTuple):
+    """A vectorised plate around the site (what the rule reads of Pyro's plate frames)."""
+
+    name: str
+    size: int  # of the subsample
+    dim: int
+    full_size: int | None
+
+
 class _Layout(NamedTuple):
     """Where a site sits: the rule of this module applied to one call."""
 
@@ -206,7 +209,7 @@ class _Layout(NamedTuple):
     event_dim: int
     batch_shape: tuple[int, ...]  # of the distribution, before the plates broadcast it
     size: int  # examples in the batch: dataset_size is divided by it
-    frames: list[CondIndepStackFrame]  # the site's vectorised plates, its own data plate included
+    frames: list[_Plate]  # the site's vectorised plates, its own data plate included
 
 
 def _layout(
@@ -214,7 +217,7 @@ def _layout(
     obs: torch.Tensor | None,
     value_shape: tuple[int, ...],
     event_dim: int | None,
-    frames: list[CondIndepStackFrame],
+    frames: list[_Plate],
 ) -> _Layout:
     if any(f.dim == -1 for f in frames):
         e = 0 if event_dim is None else event_dim
@@ -242,7 +245,7 @@ def _layout(
             f"Expected a non-empty batch for site {name!r} but got 0 examples (batch shape "
             f"{batch}); skip the observe step for an empty batch."
         )
-    own = CondIndepStackFrame(f"{name}_data", -1, size, 0)
+    own = _Plate(f"{name}_data", size, -1, None)
     return _Layout(False, e, batch, size, [*frames, own])
 
 
@@ -300,12 +303,14 @@ def _observe(
                 f"Expected obs for site {name!r} to be a torch.Tensor but got {type(obs).__name__}."
             )
         _check_obs_broadcasts(obs, value_shape, name, likelihood.what)
-    layout = _layout(name, obs, value_shape, event_dim, [f for f in all_frames if f.vectorized])
+    plates = [_Plate(f.name, f.size, f.dim, f.full_size) for f in all_frames if f.dim is not None]
+    layout = _layout(name, obs, value_shape, event_dim, plates)
     d = likelihood.build(layout.event_dim)
     if obs is not None and likelihood.validate:
         likelihood.check(obs, name)
     _check_mask(mask, _site_batchtuple(layout.batch_shape, layout.frames), name)
-    scale = _scale(dataset_size, layout.size, all_frames, name)
+    subsampling = [f.name for f in all_frames if f.full_size not in (None, f.size)]
+    scale = _scale(dataset_size, layout.size, subsampling, name)
     fn = d.mask(mask) if mask is not None else d
     if layout.inside:
         with poutine.scale(scale=scale) if scale != 1.0 else contextlib.nullcontext():

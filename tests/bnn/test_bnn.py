@@ -18,8 +18,10 @@ from pyro_logits.bnn import (
     MeanFieldGuide,
     gaussian_variance_and_kl,
     layer_variances_and_kl,
-    lenet,
 )
+from pyro_logits.bnn.baseline import lenet
+from pyro_logits.bnn.layers import local_reparam_forward
+from pyro_logits.bnn.model import Estimator
 from pyro_logits.datasets import load_mnist
 
 
@@ -127,7 +129,7 @@ def test_local_reparam_preactivations_match_weight_sampling_moments() -> None:
     var = torch.rand(7, 4) * 0.5 + 0.1
     x = torch.rand(3, 6)
     num = 20000
-    local = model.local_reparam_network(x.expand(num, 3, 6).reshape(-1, 6), [loc], [var])
+    local = local_reparam_forward(model.layers, x.expand(num, 3, 6).reshape(-1, 6), [loc], [var])
     local = local.reshape(num, 3, 4)
     weights = loc + var.sqrt() * torch.randn(num, 7, 4)
     sampled = model.network(x, [weights])
@@ -147,8 +149,8 @@ def test_local_reparam_logits_match_weight_sampling_distribution() -> None:
     var = torch.full_like(loc, 0.05)
     x = torch.rand(2, 4)
     num = 20000
-    local = model.local_reparam_network(
-        x.repeat(num, 1), model.unflatten(loc), model.unflatten(var)
+    local = local_reparam_forward(
+        model.layers, x.repeat(num, 1), model.unflatten(loc), model.unflatten(var)
     ).reshape(num, 2, 3)
     sampled = model.network(x, model.unflatten(loc + var.sqrt() * torch.randn(num, loc.numel())))
     sd = sampled.std(0)
@@ -165,10 +167,10 @@ def small_lenet() -> BayesianNetwork:
 
 # validate=False: the default likelihood without Pyro's trace, as a cross-entropy
 @pytest.mark.parametrize("validate", [True, False])
-@pytest.mark.parametrize("local_reparam", [True, False])
+@pytest.mark.parametrize("estimator", ["local-reparam", "sample-weights"])
 @pytest.mark.parametrize("network", ["mlp", "lenet"])
 def test_loss_matches_trace_mean_field_elbo_when_the_posterior_is_a_point(
-    local_reparam: bool, network: str, validate: bool
+    estimator: Estimator, network: str, validate: bool
 ) -> None:
     # With posterior scales of 1e-9 the one-sample likelihood term is deterministic, so our loss
     # and Pyro's TraceMeanField_ELBO on the same model and guide must agree, value and gradient.
@@ -188,7 +190,7 @@ def test_loss_matches_trace_mean_field_elbo_when_the_posterior_is_a_point(
         loss = loss_fn(model, guide, x, y, dataset_size=60, validate=validate)  # type: ignore[operator]
         return (loss, *torch.autograd.grad(loss, [loc.unconstrained(), log_scale.unconstrained()]))
 
-    ours = loss_and_grads(MeanFieldELBO(local_reparam=local_reparam))
+    ours = loss_and_grads(MeanFieldELBO(estimator=estimator).differentiable_loss)
     pyros = loss_and_grads(TraceMeanField_ELBO().differentiable_loss)
     for a, b in zip(ours, pyros, strict=True):
         assert_close(a, b, rtol=1e-7, atol=1e-7)
@@ -241,7 +243,8 @@ def test_kl_weight_scales_only_the_kl() -> None:
     losses = []
     for weight in (1.0, 0.25):
         pyro.set_rng_seed(3)
-        losses.append(MeanFieldELBO(kl_weight=weight)(model, guide, x, y, dataset_size=60))
+        elbo = MeanFieldELBO(kl_weight=weight)
+        losses.append(elbo.differentiable_loss(model, guide, x, y, dataset_size=60))
     loc, log_scale = guide.posterior()
     _, kl = gaussian_variance_and_kl(
         loc, log_scale, prior_scale=model.prior_scales, numels=model.layer_numels
@@ -340,9 +343,6 @@ def test_classifier_checks_its_arguments_and_data() -> None:
     model = BayesianMLP(6, (8,), 3)
     with pytest.raises(ValueError, match="estimator to be one of"):
         BNNClassifier(model, estimator="reinforce")  # type: ignore[arg-type]
-    with pytest.warns(FutureWarning, match=r"guide=\.\.\.\) is renamed estimator="):
-        old = BNNClassifier(model, guide="sample-weights")
-    assert old.estimator == "sample-weights" and not old.loss.local_reparam
     for warmup in (-1, 2.5, True):
         with pytest.raises(ValueError, match="kl_warmup to be an int >= 0"):
             BNNClassifier(model, kl_warmup=warmup)  # type: ignore[arg-type]
@@ -486,7 +486,7 @@ def test_the_average_is_the_mean_of_the_params_after_each_averaged_step() -> Non
                 seen[name].append(pyro.param(name).detach().double().clone())
 
     clf.fit(x, y, epochs=3, batch_size=32, callback=record)
-    assert clf.average_count == len(seen[names[0]]) == 2 * 7
+    assert clf.average.count == len(seen[names[0]]) == 2 * 7
     last = {name: pyro.param(name).detach().clone() for name in names}
     clf.use_average()
     for name in names:

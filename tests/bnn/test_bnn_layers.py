@@ -9,9 +9,9 @@ from helpers import assert_close
 from torch import nn
 
 from pyro_logits.bnn.layers import (
-    Conv2d,
-    Function,
-    Linear,
+    Conv2dSpec,
+    FunctionSpec,
+    LinearSpec,
     layers_from_sequential,
     local_reparam_forward,
 )
@@ -33,7 +33,7 @@ def test_conv_local_reparam_moments_match_sampled_weights_in_float64() -> None:
     # Pre-activations conv(x, w) for w ~ N(loc, var): mean conv(x, loc), variance
     # conv(x**2, var). S = 40000 weight samples; tolerance 5 standard errors of the estimates.
     g = torch.Generator().manual_seed(0)
-    layer = Conv2d(2, 3, (3, 3), padding=(1, 1))
+    layer = Conv2dSpec(2, 3, (3, 3), padding=(1, 1))
     x = torch.randn(2, 2, 4, 4, dtype=torch.float64, generator=g)
     loc = torch.randn(layer.shape, dtype=torch.float64, generator=g) * 0.5
     var = torch.rand(layer.shape, dtype=torch.float64, generator=g) * 0.3
@@ -59,7 +59,7 @@ def test_conv_local_reparam_moments_match_sampled_weights_in_float64() -> None:
 def test_one_channel_moments_are_the_two_convolutions_in_float64(kernel, stride, padding) -> None:
     # One input channel takes the unfolded path: it must equal conv(x, loc), conv(x**2, var).
     g = torch.Generator().manual_seed(1)
-    layer = Conv2d(1, 4, kernel, stride, padding)
+    layer = Conv2dSpec(1, 4, kernel, stride, padding)
     x = torch.randn(3, 1, 9, 8, dtype=torch.float64, generator=g)
     loc = torch.randn(layer.shape, dtype=torch.float64, generator=g)
     var = torch.rand(layer.shape, dtype=torch.float64, generator=g)
@@ -78,7 +78,7 @@ def test_local_reparam_forward_has_the_output_mean_of_sampled_weights() -> None:
     g = torch.Generator().manual_seed(1)
     net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 6 * 6, 2))
     layers = layers_from_sequential(net)
-    shapes = [layer.shape for layer in layers if not isinstance(layer, Function)]
+    shapes = [layer.shape for layer in layers if not isinstance(layer, FunctionSpec)]
     locs = [torch.randn(s, dtype=torch.float64, generator=g) * 0.5 for s in shapes]
     variances = [torch.rand(s, dtype=torch.float64, generator=g) * 0.1 for s in shapes]
     x = torch.rand(1, 1, 8, 8, dtype=torch.float64, generator=g)
@@ -91,7 +91,7 @@ def test_local_reparam_forward_has_the_output_mean_of_sampled_weights() -> None:
     h = x.expand(draws, 1, 8, 8)[:, None]  # (S, 1, C, H, W): one example per weight sample
     weight_iter = iter(weights)
     for layer in layers:
-        h = layer(h) if isinstance(layer, Function) else layer.mean(h, next(weight_iter))
+        h = layer(h) if isinstance(layer, FunctionSpec) else layer.mean(h, next(weight_iter))
     sampled = h[:, 0]
     se = (reparam.var(0) / draws + sampled.var(0) / draws).sqrt()
     assert ((reparam.mean(0) - sampled.mean(0)).abs() <= 5 * se).all()
@@ -100,7 +100,7 @@ def test_local_reparam_forward_has_the_output_mean_of_sampled_weights() -> None:
 def _conv_moments_of_draws(draws: int, flipout: bool) -> tuple[torch.Tensor, ...]:
     """Mean, variance and covariance of two positions of one conv output, over many calls."""
     g = torch.Generator().manual_seed(3)
-    layer = Conv2d(2, 3, (3, 3))
+    layer = Conv2dSpec(2, 3, (3, 3))
     x = torch.randn(1, 2, 5, 5, dtype=torch.float64, generator=g)
     loc = torch.randn(layer.shape, dtype=torch.float64, generator=g) * 0.5
     var = torch.rand(layer.shape, dtype=torch.float64, generator=g) * 0.3 + 0.1
@@ -143,7 +143,7 @@ def test_flipout_is_a_torch_conv2d_of_each_examples_own_weight_sample(in_channel
     # Hand-written reference: the same draws (delta, then input and output signs), each
     # example convolved by F.conv2d with its own weights loc + delta * s_out s_in^T and bias
     # loc_b + delta_b * s_out. Float64, stride and padding other than the defaults.
-    layer = Conv2d(in_channels, 4, (3, 2), stride=(2, 1), padding=(1, 0))
+    layer = Conv2dSpec(in_channels, 4, (3, 2), stride=(2, 1), padding=(1, 0))
     g = torch.Generator().manual_seed(6)
     loc = torch.randn(layer.shape, dtype=torch.float64, generator=g)
     var = torch.rand(layer.shape, dtype=torch.float64, generator=g)
@@ -168,7 +168,7 @@ def test_flipout_with_one_input_channel_has_the_two_convolutions_gradients() -> 
     # The one-input-channel path (patches in one product) against conv(h, loc) +
     # conv(h * s_in, delta) * s_out written with F.conv2d: outputs and the gradients of the
     # input, loc and delta, float64, rtol 1e-10.
-    layer = Conv2d(1, 3, (3, 3), stride=(1, 2), padding=(1, 1))
+    layer = Conv2dSpec(1, 3, (3, 3), stride=(1, 2), padding=(1, 1))
     g = torch.Generator().manual_seed(8)
     leaves = [
         torch.randn(2, 1, 6, 7, dtype=torch.float64, generator=g),
@@ -201,7 +201,7 @@ def test_flipout_examples_share_one_perturbation_with_their_own_signs() -> None:
     # delta)[o], with one delta per call and a sign per example and output channel. Copies of
     # one input then deviate from the mean by the same magnitudes, with differing signs.
     g = torch.Generator().manual_seed(4)
-    layer = Conv2d(1, 4, (3, 3))
+    layer = Conv2dSpec(1, 4, (3, 3))
     loc = torch.randn(layer.shape, dtype=torch.float64, generator=g)
     var = torch.full(layer.shape, 0.5, dtype=torch.float64)
     var[-1] = 0.0
@@ -217,7 +217,7 @@ def test_flipout_shards_get_the_rows_one_process_draws() -> None:
     layers = layers_from_sequential(
         nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
     )
-    shapes = [layer.shape for layer in layers if not isinstance(layer, Function)]
+    shapes = [layer.shape for layer in layers if not isinstance(layer, FunctionSpec)]
     locs = [torch.randn(s, dtype=torch.float64) for s in shapes]
     variances = [torch.rand(s, dtype=torch.float64) for s in shapes]
     x = torch.rand(5, 1, 6, 6, dtype=torch.float64)
@@ -243,10 +243,10 @@ def test_builder_reads_sizes_and_keeps_the_order() -> None:
         nn.Linear(20 * 14 * 14, 10),
     )
     conv, relu, pool, flatten, linear = layers_from_sequential(lenet)
-    assert conv == Conv2d(1, 20, (5, 5), (1, 1), (2, 2)) and conv.shape == (26, 20)
+    assert conv == Conv2dSpec(1, 20, (5, 5), (1, 1), (2, 2)) and conv.shape == (26, 20)
     assert (relu.name, pool.name, flatten.name) == ("relu", "max_pool2d", "flatten")
     assert pool.kernel_size == pool.stride == (2, 2)
-    assert linear == Linear(3920, 10) and linear.shape == (3921, 10)
+    assert linear == LinearSpec(3920, 10) and linear.shape == (3921, 10)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import pyro.optim
 import pytest
 import torch
 
-from pyro_logits.bnn import JointAdam
+from pyro_logits.bnn.optim import JointAdam
 
 
 def _params() -> list[torch.Tensor]:

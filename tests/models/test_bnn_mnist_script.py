@@ -14,7 +14,8 @@ import pytest
 import torch
 from helpers import REPO_ROOT, load_script
 
-from pyro_logits.bnn import BayesianMLP, BayesianNetwork, BNNClassifier, lenet
+from pyro_logits.bnn import BayesianMLP, BayesianNetwork, BNNClassifier
+from pyro_logits.bnn.baseline import lenet
 from pyro_logits.datasets import CORRUPTIONS
 
 SCRIPT = REPO_ROOT / "models" / "bnn_mnist.py"
@@ -201,7 +202,7 @@ def test_an_earlier_run_is_not_overwritten_without_overwrite(tmp_path: Path) -> 
     (out / "checkpoint.pt").write_bytes(b"an earlier run's checkpoint")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--data-dir", str(tmp_path / "none"), "--out", str(out)],
+        [sys.executable, str(SCRIPT), "--data-dir", str(tmp_path), "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -282,8 +283,8 @@ def test_lenet_run_compares_with_a_plain_lenet_and_resumes_exactly(
     # Both networks predict with their weights averaged over the steps of the last 3 epochs
     # (here both epochs, 10 steps each), carried over the resume.
     assert straight["config"]["average_from"] == 1
-    assert clf.average_count == 20
-    assert int(extra["plain"]["averaged"]["n_averaged"]) == 20
+    assert clf.average.count == 20
+    assert extra["plain"]["average"]["count"] == 20
 
 
 @pytest.mark.mnist

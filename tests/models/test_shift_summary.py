@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 import shutil
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, load_script
 
 from pyro_logits.datasets import CORRUPTIONS
 
@@ -91,7 +96,7 @@ def test_summary_refuses_runs_it_cannot_compare(
     seed_runs: list[Path], tmp_path: Path, pick: tuple[int, ...], message: str
 ) -> None:
     result = _summary(*(seed_runs[i] for i in pick), "--out", tmp_path / "out")
-    assert result.returncode in (1, 2) and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr
     assert re.search(message, result.stderr), result.stderr
     assert not (tmp_path / "out" / "shift_summary.json").exists()
 
@@ -100,7 +105,7 @@ def test_summary_refuses_a_run_without_metrics(seed_runs: list[Path], tmp_path: 
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
     result = _summary(seed_runs[0], unfinished, "--out", tmp_path / "out")
-    assert result.returncode == 1
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert f"Expected {unfinished / 'metrics.json'}" in result.stderr
     assert "finish that run (--resume)" in result.stderr
 
@@ -115,8 +120,209 @@ def test_summary_refuses_runs_with_different_plain_networks(
     metrics["baseline_network"] = "plain LeNet (trained alongside)"
     (older / "metrics.json").write_text(json.dumps(metrics))
     result = _summary(seed_runs[0], older, "--out", tmp_path / "out")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert (
         "'baseline_network': (\"plain LeNet (trained alongside from the Bayesian net's initial "
         'means, same Adam schedule)"' in result.stderr
     )
+
+
+@pytest.fixture
+def script(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    return load_script(SCRIPT, "shift_summary_script", monkeypatch)
+
+
+def _damaged_copy(run: Path, tmp_path: Path, damage: Callable[[dict[str, Any]], Any]) -> Path:
+    """A copy of ``run``'s metrics.json under ``tmp_path/damaged``, changed by ``damage``.
+
+    ``damage`` edits the metrics in place, or returns the new text (str or bytes) of the file.
+    """
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    metrics = json.loads((run / "metrics.json").read_text())
+    text = damage(metrics)
+    if text is None:
+        text = json.dumps(metrics)  # NaN and inf as bnn_mnist.py writes them: NaN, Infinity
+    path = damaged / "metrics.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return damaged
+
+
+def _set(keys: tuple[str, ...], value: Any) -> Callable[[dict[str, Any]], None]:
+    def damage(metrics: dict[str, Any]) -> None:
+        for key in keys[:-1]:
+            metrics = metrics[key]
+        metrics[keys[-1]] = value
+
+    return damage
+
+
+def _delete(*keys: str) -> Callable[[dict[str, Any]], None]:
+    def damage(metrics: dict[str, Any]) -> None:
+        for key in keys[:-1]:
+            metrics = metrics[key]
+        del metrics[keys[-1]]
+
+    return damage
+
+
+WHAT = r"; this is not a metrics\.json as models/bnn_mnist\.py writes it: run that seed again"
+MALFORMED = {
+    "half the file": (
+        lambda m: json.dumps(m)[: len(json.dumps(m)) // 2],
+        r"Expected JSON in \S*damaged/metrics\.json but it does not parse \(.*line 1 column",
+    ),
+    "not UTF-8": (
+        lambda m: b"\x80\x81 not text",
+        r"Expected JSON in \S*damaged/metrics\.json but it does not parse \('utf-8' codec can't "
+        r"decode byte 0x80 in position 0: invalid start byte\); run that seed again",
+    ),
+    "nested too deep": (lambda m: "[" * 100_000, "Expected JSON in .* but it does not parse"),
+    "a list": (lambda m: "[1, 2]", "Expected the top level in .* to be a JSON object but got list"),
+    "no corruption": (
+        _delete("shift_test", "rotation"),
+        r"Expected the corruptions of \S*/metrics\.json in \S*damaged/metrics\.json but it "
+        r"lacks \['rotation'\] and has \[\] besides; run that seed again",
+    ),
+    "an extra corruption": (
+        lambda m: m["shift_test"].update(fog=m["shift_test"]["clean"]),
+        r"lacks \[\] and has \['fog'\] besides",
+    ),
+    "no config": (
+        _delete("config"),
+        r"Expected config in \S*damaged/metrics\.json to be a non-empty JSON object but it is "
+        "missing" + WHAT,
+    ),
+    "a text seed": (
+        _set(("config", "seed"), "1"),
+        r"Expected config\['seed'\] in .* to be an integer but got str '1'" + WHAT,
+    ),
+    "an empty shift test": (
+        _set(("shift_test",), {}),
+        r"Expected shift_test in .* to be a non-empty JSON object but got dict \{\}" + WHAT,
+    ),
+    "a list of scores": (
+        _set(("shift_test", "clean"), [1.0, 2.0]),
+        r"Expected shift_test\['clean'\] in .* to be a non-empty JSON object but got list",
+    ),
+    "no plain scores": (
+        _delete("shift_test", "rotation", "plain"),
+        r"Expected shift_test\['rotation'\]\['plain'\] in .* to be .* but it is missing" + WHAT,
+    ),
+    "a text NLL": (
+        _set(("shift_test", "clean", "bnn", "nll"), "2.3"),
+        r"Expected shift_test\['clean'\]\['bnn'\]\['nll'\] in \S*damaged/metrics\.json to be a "
+        "number or null but got str '2.3'" + WHAT,
+    ),
+    "a boolean accuracy": (
+        _set(("shift_test", "contrast", "plain", "accuracy"), True),
+        r"\['contrast'\]\['plain'\]\['accuracy'\] in .* to be a number or null but got bool True",
+    ),
+    "no ECE": (
+        _delete("shift_test", "clean", "plain", "ece"),
+        r"Expected shift_test\['clean'\]\['plain'\]\['ece'\] in .* to be a number or null but it "
+        "is missing",
+    ),
+    "intervals in a list": (
+        _set(("shift_test_nll_difference",), []),
+        r"Expected shift_test_nll_difference in .* to be a JSON object but got list \[\]",
+    ),
+    "an interval without its low end": (
+        _delete("shift_test_nll_difference", "rotation", "low"),
+        r"Expected shift_test_nll_difference\['rotation'\]\['low'\] in .* but it is missing",
+    ),
+    "an interval upside down": (
+        _set(("shift_test_nll_difference", "clean"), {"mean": 0.0, "low": 1.0, "high": -1.0}),
+        r"Expected shift_test_nll_difference\['clean'\] in .* to be an interval with low <= "
+        r"high but got dict \{'high': -1\.0, 'low': 1\.0, 'mean': 0\.0\}",
+    ),
+}
+
+
+@pytest.mark.parametrize(("damage", "message"), MALFORMED.values(), ids=MALFORMED)
+def test_summary_refuses_a_malformed_run_in_one_line(
+    seed_runs: list[Path],
+    tmp_path: Path,
+    script: ModuleType,
+    capsys: pytest.CaptureFixture[str],
+    damage: Callable[[dict[str, Any]], Any],
+    message: str,
+) -> None:
+    damaged = _damaged_copy(seed_runs[1], tmp_path, damage)
+    with pytest.raises(SystemExit) as exit_status:
+        script.main([str(seed_runs[0]), str(damaged), "--out", str(tmp_path / "out")])
+    assert exit_status.value.code == 2
+    stderr = capsys.readouterr().err
+    assert stderr.count("\n") == 1 and str(damaged / "metrics.json") in stderr
+    assert re.search(message, stderr), stderr
+    assert not (tmp_path / "out" / "shift_summary.json").exists()
+
+
+def test_summary_refuses_an_unreadable_run(
+    seed_runs: list[Path], tmp_path: Path, script: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unreadable = _damaged_copy(seed_runs[1], tmp_path, lambda m: None)
+    (unreadable / "metrics.json").chmod(0)
+    if os.access(unreadable / "metrics.json", os.R_OK):
+        pytest.skip("this user reads files whatever their mode (root)")
+    with pytest.raises(SystemExit) as exit_status:
+        script.main([str(seed_runs[0]), str(unreadable), "--out", str(tmp_path / "out")])
+    assert exit_status.value.code == 2
+    stderr = capsys.readouterr().err
+    assert stderr == (
+        f"Expected to read {unreadable / 'metrics.json'} but could not (Permission denied); "
+        "check its permissions or leave it out.\n"
+    )
+
+
+def test_summary_refuses_a_metrics_json_that_is_a_folder(
+    seed_runs: list[Path], tmp_path: Path, script: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Unreadable as root too, unlike a file of mode 000.
+    odd = tmp_path / "odd"
+    (odd / "metrics.json").mkdir(parents=True)
+    with pytest.raises(SystemExit) as exit_status:
+        script.main([str(seed_runs[0]), str(odd), "--out", str(tmp_path / "out")])
+    assert exit_status.value.code == 2
+    assert capsys.readouterr().err == (
+        f"Expected to read {odd / 'metrics.json'} but could not (Is a directory); "
+        "check its permissions or leave it out.\n"
+    )
+
+
+def _refuse_constant(name: str) -> None:
+    raise AssertionError(f"Expected strict JSON but found {name}")
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, None], ids=["NaN", "inf", "null"])
+def test_summary_reports_the_seeds_whose_score_is_not_finite(
+    seed_runs: list[Path],
+    tmp_path: Path,
+    script: ModuleType,
+    capsys: pytest.CaptureFixture[str],
+    value: float | None,
+) -> None:
+    def damage(metrics: dict[str, Any]) -> None:
+        metrics["shift_test"]["clean"]["bnn"]["nll"] = value
+        metrics["shift_test_nll_difference"]["clean"]["low"] = None if value is None else math.nan
+
+    damaged = _damaged_copy(seed_runs[1], tmp_path, damage)
+    script.main([str(seed_runs[0]), str(damaged), "--out", str(tmp_path / "out")])
+    text = (tmp_path / "out" / "shift_summary.json").read_text()
+    summary = json.loads(text, parse_constant=_refuse_constant)
+    first = json.loads((seed_runs[0] / "metrics.json").read_text())["shift_test"]["clean"]
+    nll = summary["shift_test"]["clean"]["bnn"]["nll"]
+    assert nll == {
+        "mean": first["bnn"]["nll"],
+        "min": first["bnn"]["nll"],
+        "max": first["bnn"]["nll"],
+        "values": [first["bnn"]["nll"], None],
+        "not_finite_seeds": [1],
+    }
+    stdout = capsys.readouterr().out
+    assert "not finite (left out): bnn nll in seeds [1]" in stdout
+    beyond = summary["shift_test"]["clean"]["nll_difference"]
+    assert beyond["intervals"][1]["low"] is None and beyond["nan_in"] == 1
+    columns = ("bnn_lower_beyond_noise_in", "plain_lower_beyond_noise_in", "within_noise_in")
+    assert sum(beyond[c] for c in columns) == 1  # the first seed's; the second is in nan_in
+    assert re.search(r"clean .*neither \d, NaN 1 ", stdout), stdout

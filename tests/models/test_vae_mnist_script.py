@@ -26,7 +26,7 @@ def test_script_trains_on_real_mnist_and_refuses_to_overwrite(mnist_dir: Path, t
     result = _run("--data-dir", mnist_dir, "--out", out, "--epochs", "2", *TINY)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "LogitsWarning" not in result.stderr
-    assert {p.name for p in out.iterdir()} == {"metrics.json", "samples.png"}
+    assert {p.name for p in out.iterdir()} == {"metrics.json", "samples.png", "checkpoint.pt"}
     metrics = json.loads((out / "metrics.json").read_text())
     # A binarised MNIST image has 784 pixels: an untrained decoder scores about -543 nats
     # (784 log 2); two epochs on 1000 images already explain a good part of them.
@@ -45,6 +45,29 @@ def test_script_trains_on_real_mnist_and_refuses_to_overwrite(mnist_dir: Path, t
     replaced = _run("--data-dir", mnist_dir, "--out", out, "--epochs", "1", "--overwrite", *TINY)
     assert replaced.returncode == 0, replaced.stderr
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 1
+
+
+@pytest.mark.mnist
+def test_an_interrupted_run_resumes_to_the_uninterrupted_result(
+    mnist_dir: Path, tmp_path: Path
+) -> None:
+    straight = _run("--data-dir", mnist_dir, "--out", tmp_path / "a", "--epochs", "2", *TINY)
+    assert straight.returncode == 0, straight.stderr
+    first = _run("--data-dir", mnist_dir, "--out", tmp_path / "b", "--epochs", "1", *TINY)
+    assert first.returncode == 0, first.stderr
+    resumed = _run(
+        "--data-dir", mnist_dir, "--out", tmp_path / "b", "--epochs", "2", "--resume", *TINY
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from" in resumed.stdout and "after epoch 1" in resumed.stdout
+    a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in "ab")
+    for key in ("train_elbo", "test_elbo", "test_elbo_nats_per_image"):
+        assert a[key] == b[key], key  # bit for bit
+    other = _run(
+        "--data-dir", mnist_dir, "--out", tmp_path / "b", "--epochs", "3", "--resume", "--lr",
+        "0.01", *TINY,
+    )  # fmt: skip
+    assert other.returncode == 1 and "these differ" in other.stderr and "'lr'" in other.stderr
 
 
 @pytest.mark.parametrize(

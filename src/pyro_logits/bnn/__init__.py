@@ -13,14 +13,22 @@ The pieces are separate and swappable:
   its mean and log standard deviation.
 - :class:`MeanFieldELBO`, the loss handed to :class:`pyro.infer.SVI`: the KL divergence from
   prior to posterior in closed form plus a one-sample estimate of the expected log-likelihood,
-  by local reparameterisation (the default) or by sampling the weights.
-- :class:`BNNClassifier`: minibatch training, the posterior predictive and checkpoints.
+  by local reparameterisation (the default) or by sampling the weights. It is a Pyro
+  ``ELBO``, and what it needs of the model and guide is a small protocol
+  (:class:`MeanFieldModel`, :class:`MeanFieldPosterior`).
+- :class:`BNNClassifier`: minibatch training by :class:`pyro.infer.SVI` (its guide and loss
+  can be swapped), the posterior predictive and checkpoints.
+
+Also here, by module: the layer specs (:mod:`~pyro_logits.bnn.layers`), Adam over all the
+guide's params at once (:mod:`~pyro_logits.bnn.optim`), iterate averaging
+(:mod:`~pyro_logits.bnn.averaging`) and plain networks of the same shapes
+(:mod:`~pyro_logits.bnn.baseline`).
 
 Why a loss of its own: ``TraceMeanField_ELBO`` computes the log-density of every weight under
 prior and posterior before it knows it needs only their KL, and validates all of them, every
 step; for the 478k weights of a 784-400-400-10 network that work costs more than the network
 itself. :class:`MeanFieldELBO` touches each weight only to form its variance and KL (one fused
-step, :class:`_VarianceAndKL`) and traces one small site, the likelihood. Local
+step, :func:`gaussian_variance_and_kl`) and traces one small site, the likelihood. Local
 reparameterisation (Kingma, Salimans and Welling, 2015) samples each unit's pre-activation,
 which is Gaussian given the layer's input, with mean ``h @ loc`` and variance
 ``h**2 @ scale**2``; it needs no weight samples and gives each example its own noise, so its
@@ -38,14 +46,12 @@ Examples
 True
 """
 
-from pyro_logits.bnn.baseline import PlainMLP, PlainNetwork, lenet
-from pyro_logits.bnn.classifier import ESTIMATORS, BNNClassifier
+from pyro_logits.bnn.classifier import BNNClassifier
 from pyro_logits.bnn.distributed import DataParallel, init_data_parallel
 from pyro_logits.bnn.guide import MeanFieldGuide
 from pyro_logits.bnn.kernel import gaussian_variance_and_kl, layer_variances_and_kl
-from pyro_logits.bnn.loss import MeanFieldELBO
-from pyro_logits.bnn.model import BayesianMLP, BayesianNetwork
-from pyro_logits.bnn.optim import JointAdam
+from pyro_logits.bnn.loss import MeanFieldELBO, MeanFieldModel, MeanFieldPosterior
+from pyro_logits.bnn.model import ESTIMATORS, BayesianMLP, BayesianNetwork
 
 __all__ = [
     "ESTIMATORS",
@@ -53,13 +59,11 @@ __all__ = [
     "BayesianMLP",
     "BayesianNetwork",
     "DataParallel",
-    "JointAdam",
     "MeanFieldELBO",
     "MeanFieldGuide",
-    "PlainMLP",
-    "PlainNetwork",
+    "MeanFieldModel",
+    "MeanFieldPosterior",
     "gaussian_variance_and_kl",
     "init_data_parallel",
     "layer_variances_and_kl",
-    "lenet",
 ]

@@ -1,15 +1,19 @@
-"""The cost floors of the Bayesian networks: plain PyTorch networks of their shape."""
+"""Plain PyTorch networks of the Bayesian networks' shapes: the comparison and the cost floor."""
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["PlainMLP", "PlainNetwork", "lenet"]
+from pyro_logits.bnn.averaging import IterateAverage
+
+__all__ = ["PlainNetwork", "lenet", "plain_mlp"]
 
 
 def lenet(channels: tuple[int, int] = (20, 50), hidden: int = 500) -> nn.Sequential:
@@ -40,7 +44,12 @@ def lenet(channels: tuple[int, int] = (20, 50), hidden: int = 500) -> nn.Sequent
 
 
 class PlainNetwork:
-    """A deterministic ``nn.Sequential`` trained with ``F.cross_entropy`` and Adam.
+    """A deterministic network trained with ``F.cross_entropy`` and Adam, beside a Bayesian one.
+
+    It trains on the same images with the same schedule as a :class:`BNNClassifier` (a learning
+    rate decayed per epoch, iterate averaging from ``average_from``), so that the two differ in
+    being Bayesian alone. Its batch order comes from its own generator: training it leaves the
+    global random stream untouched.
 
     Parameters
     ----------
@@ -48,6 +57,13 @@ class PlainNetwork:
         The network (its weights are trained in place).
     lr : float
         Adam's learning rate.
+    lr_decay : float
+        Factor applied to the learning rate after each whole epoch.
+    average_from : int
+        From this epoch (counted from 1) on, every step's parameters are averaged (see
+        :class:`~pyro_logits.bnn.averaging.IterateAverage`); 0 keeps no average.
+    seed : int
+        Seed of the batch order.
     fused : bool
         Use Adam's fused implementation.
     device : torch.device or str
@@ -66,11 +82,18 @@ class PlainNetwork:
         net: nn.Module,
         *,
         lr: float = 1e-3,
+        lr_decay: float = 1.0,
+        average_from: int = 0,
+        seed: int = 0,
         fused: bool = False,
         device: torch.device | str = "cpu",
     ) -> None:
         self.net = net.to(device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr, fused=fused or None)
+        self.lr_decay, self.average_from = lr_decay, average_from
+        self.generator = torch.Generator().manual_seed(seed)
+        self.epoch = 0
+        self.average = IterateAverage()
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One training step on a minibatch; return its loss (a tensor: no device sync)."""
@@ -80,52 +103,80 @@ class PlainNetwork:
         self.optimizer.step()
         return loss.detach()
 
+    def train_epoch(
+        self, x: torch.Tensor, y: torch.Tensor, *, batch_size: int, max_steps: int | None = None
+    ) -> float:
+        """One pass over the shuffled data, or its first ``max_steps`` minibatches.
+
+        A whole epoch counts towards ``average_from`` and decays the learning rate; a part of
+        one (``max_steps``, to time steps) does neither.
+
+        Returns
+        -------
+        float
+            The fraction of an epoch trained.
+        """
+        n = x.shape[0]
+        num_batches = math.ceil(n / batch_size)
+        steps = num_batches if max_steps is None else min(max_steps, num_batches)
+        order = torch.randperm(n, generator=self.generator)[: steps * batch_size].to(x.device)
+        whole = max_steps is None
+        averaging = whole and 0 < self.average_from <= self.epoch + 1
+        for idx in order.split(batch_size):
+            self.step(x[idx], y[idx])
+            if averaging:
+                self.average.update(list(self.net.parameters()))
+        if whole:
+            self.epoch += 1
+            for group in self.optimizer.param_groups:
+                group["lr"] *= self.lr_decay
+        return steps / num_batches
+
+    def use_average(self) -> None:
+        """Put the parameters averaged since ``average_from`` in the network."""
+        self.average.copy_to(list(self.net.parameters()))
+
     @torch.no_grad()
-    def log_probs(self, x: torch.Tensor) -> torch.Tensor:
-        """Log class probabilities, ``(N, num_classes)``."""
-        return torch.log_softmax(self.net(x), dim=-1)
+    def log_probs(self, x: torch.Tensor, *, batch_size: int = 1000) -> torch.Tensor:
+        """Log class probabilities, ``(N, num_classes)``, on ``x``'s device."""
+        return torch.cat([torch.log_softmax(self.net(xb), dim=-1) for xb in x.split(batch_size)])
+
+    def state_dict(self) -> dict[str, Any]:
+        """The network, Adam's state, the batch order's random state, the epoch and average."""
+        return {
+            "net": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "epoch": self.epoch,
+            "average": self.average.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output."""
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.epoch = int(state["epoch"])
+        self.average.load_state_dict(state["average"], device=next(self.net.parameters()).device)
 
 
-class PlainMLP(PlainNetwork):
-    """``nn.Linear`` layers with ReLUs between them, ``F.cross_entropy`` and Adam.
+def plain_mlp(sizes: Sequence[int], *, seed: int = 0) -> nn.Sequential:
+    """``nn.Linear`` layers with ReLUs between them, initialised from ``seed``.
 
-    Its random numbers come from its own seed: building it leaves the global stream untouched.
-
-    Parameters
-    ----------
-    sizes : sequence of int
-        Layer sizes, inputs first (as :attr:`BayesianMLP.sizes`).
-    lr : float
-        Adam's learning rate.
-    fused : bool
-        Use Adam's fused implementation.
-    seed : int
-        Seed of the initial weights.
-    device : torch.device or str
-        Where the network lives.
+    Building it leaves the global random stream untouched.
 
     Examples
     --------
-    >>> import torch
-    >>> mlp = PlainMLP((4, 8, 3))
-    >>> bool(mlp.step(torch.rand(5, 4), torch.zeros(5).long()) > 0)
-    True
+    >>> plain_mlp((4, 8, 3))
+    Sequential(
+      (0): Linear(in_features=4, out_features=8, bias=True)
+      (1): ReLU()
+      (2): Linear(in_features=8, out_features=3, bias=True)
+    )
     """
-
-    def __init__(
-        self,
-        sizes: Sequence[int],
-        *,
-        lr: float = 1e-3,
-        fused: bool = False,
-        seed: int = 0,
-        device: torch.device | str = "cpu",
-    ) -> None:
-        device = torch.device(device)
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
-            layers: list[nn.Module] = []
-            for n_in, n_out in itertools.pairwise(sizes):
-                layers += [nn.Linear(n_in, n_out), nn.ReLU()]
-            net = nn.Sequential(*layers[:-1])
-        super().__init__(net, lr=lr, fused=fused, device=device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layers: list[nn.Module] = []
+        for n_in, n_out in itertools.pairwise(sizes):
+            layers += [nn.Linear(n_in, n_out), nn.ReLU()]
+        return nn.Sequential(*layers[:-1])

@@ -4,59 +4,29 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Protocol, cast
 
 import pyro
 import torch
-from pyro.infer import SVI
-from pyro.infer.util import torch_item
+from pyro.infer import ELBO, SVI
 
 from pyro_logits._checkpoint import read_checkpoint, write_checkpoint
+from pyro_logits.bnn.averaging import IterateAverage
 from pyro_logits.bnn.distributed import DataParallel
 from pyro_logits.bnn.guide import MeanFieldGuide
 from pyro_logits.bnn.loss import MeanFieldELBO
-from pyro_logits.bnn.model import BayesianNetwork
+from pyro_logits.bnn.model import BayesianNetwork, Estimator
 from pyro_logits.bnn.optim import JointAdam, fused_adam_supported
 from pyro_logits.convert import predictive_log_probs
 from pyro_logits.labels import check_class_labels
 
-Estimator = Literal["local-reparam", "flipout", "sample-weights"]
-ESTIMATORS: tuple[str, ...] = ("local-reparam", "flipout", "sample-weights")
+CHECKPOINT_FORMAT = 4
 
 
-CHECKPOINT_FORMAT = 3
-
-
-class _SVI(SVI):
-    """:class:`pyro.infer.SVI` for the guide's two known params, released after each step.
-
-    A step updates the guide's params (the model has none) without tracing Pyro's param
-    sites to find them, sums their gradients over processes in a data-parallel run, and then
-    sets the gradients to ``None``, as ``torch.optim.Optimizer.zero_grad`` does, rather than
-    filling them with zeros as ``pyro.infer.util.zero_grads`` does: zero-filled gradients cost
-    two passes over every param per step, one to fill them and one for the next backward pass
-    to add into them.
-    """
-
-    data_parallel: DataParallel | None = None
-
-    def step(self, *args: Any, **kwargs: Any) -> float:
-        """Take a gradient step on the loss; return the loss (summed over processes)."""
-        loss = self.loss_and_grads(self.model, self.guide, *args, **kwargs)
-        store = pyro.get_param_store()
-        # In the guide's order: every process reduces the same tensors in the same order.
-        params = [store[name].unconstrained() for name in self.guide.param_names]
-        if self.data_parallel is not None:
-            total = torch.tensor(float(loss), dtype=torch.float64, device=self.data_parallel.device)
-            self.data_parallel.sum_gradients(params, total)
-            loss = float(total)
-        self.optim(params)
-        for param in params:
-            param.grad = None
-        return torch_item(loss)
+class _KLWeighted(Protocol):
+    kl_weight: float
 
 
 class BNNClassifier:
@@ -66,21 +36,29 @@ class BNNClassifier:
     ----------
     model : BayesianNetwork
         The model (architecture and priors), e.g. a :class:`BayesianMLP`.
+    guide : MeanFieldGuide, optional
+        The posterior; by default ``MeanFieldGuide(model, init_scale=init_scale)``. Training
+        reads its ``param_names`` (for averaging and checkpoints) and prediction its
+        ``sample_weights``.
+    loss : pyro.infer.ELBO, optional
+        The loss SVI minimises; by default ``MeanFieldELBO(estimator=estimator,
+        kl_weight=kl_weight)``. Any Pyro ELBO that runs the model and guide will do, e.g.
+        ``pyro.infer.TraceMeanField_ELBO()``; ``estimator`` and ``kl_weight`` then stay unset,
+        and ``kl_warmup`` needs a loss with a ``kl_weight`` attribute.
     estimator : {"local-reparam", "flipout", "sample-weights"}
-        How the expected log-likelihood is estimated under the mean-field posterior: by local
-        reparameterisation (faster and less noisy), the same with convolutions by Flipout (one
-        weight sample per example at every position, as the model says; no per-position noise),
-        or by one weight sample per step. (The guide is the same mean-field Gaussian each way;
-        ``guide=`` is the old, deprecated name.)
+        How the default loss samples the expected log-likelihood (see :class:`MeanFieldELBO`);
+        ``"local-reparam"`` if not given.
     lr : float
         Adam's learning rate.
     lr_decay : float
         Factor applied to the learning rate after each epoch (1.0 keeps it constant; see
         :class:`~pyro_logits.bnn.optim.JointAdam`).
     init_scale : float
-        Initial posterior standard deviation of every weight (see :class:`MeanFieldGuide`).
+        Initial posterior standard deviation of every weight of the default guide (see
+        :class:`MeanFieldGuide`).
     kl_weight : float
-        Weight of the KL term (see :class:`MeanFieldELBO`); 1.0 is the ELBO.
+        Weight of the KL term in the default loss (see :class:`MeanFieldELBO`); 1.0, the ELBO,
+        if not given.
     kl_warmup : int
         Epochs over which the KL weight rises linearly to ``kl_weight``: epoch ``e`` (from 1)
         uses ``kl_weight * min(1, e / kl_warmup)`` (KL annealing); 0 uses ``kl_weight`` from
@@ -89,7 +67,7 @@ class BNNClassifier:
         From this training epoch (counted from 1) on, every step's posterior parameters (the
         means and log standard deviations) are folded into a running mean, the iterate average
         of Polyak and Ruppert, which :meth:`use_average` puts in place for prediction; 0 keeps
-        no average. The average smooths the noise of the last steps of SGD.
+        no average (:class:`~pyro_logits.bnn.averaging.IterateAverage`).
     seed : int
         Seed of the generator that shuffles the training data; seed the sampling noise with
         ``pyro.set_rng_seed``.
@@ -115,28 +93,19 @@ class BNNClassifier:
         self,
         model: BayesianNetwork,
         *,
-        estimator: Estimator = "local-reparam",
+        guide: MeanFieldGuide | None = None,
+        loss: ELBO | None = None,
+        estimator: Estimator | None = None,
         lr: float = 1e-3,
         lr_decay: float = 1.0,
         init_scale: float = 0.005,
-        kl_weight: float = 1.0,
+        kl_weight: float | None = None,
         kl_warmup: int = 0,
         average_from: int = 0,
         seed: int = 0,
         device: torch.device | str = "cpu",
         data_parallel: DataParallel | None = None,
-        guide: Estimator | None = None,
     ) -> None:
-        if guide is not None:
-            warnings.warn(
-                "BNNClassifier(guide=...) is renamed estimator=: it picks how the likelihood is "
-                "estimated, not the guide; guide= will be removed in the next release.",
-                FutureWarning,
-                stacklevel=2,
-            )
-            estimator = guide
-        if estimator not in ESTIMATORS:
-            raise ValueError(f"Expected estimator to be one of {ESTIMATORS} but got {estimator!r}.")
         if not lr > 0 or not 0 < lr_decay <= 1:
             raise ValueError(f"Expected lr > 0 and 0 < lr_decay <= 1 but got {lr} and {lr_decay}.")
         if isinstance(kl_warmup, bool) or not isinstance(kl_warmup, int) or kl_warmup < 0:
@@ -146,23 +115,55 @@ class BNNClassifier:
         self.data_parallel = data_parallel
         self.device = data_parallel.device if data_parallel is not None else torch.device(device)
         self.model = model.to(self.device)
-        self.guide = MeanFieldGuide(model, init_scale=init_scale, device=self.device)
-        self.estimator = estimator
-        self.loss = MeanFieldELBO(
-            local_reparam=estimator != "sample-weights",
-            flipout=estimator == "flipout",
-            kl_weight=kl_weight,
-        )
-        self.kl_weight, self.kl_warmup = kl_weight, kl_warmup
+        if guide is None:
+            guide = MeanFieldGuide(model, init_scale=init_scale, device=self.device)
+        self.guide = guide
+        self.loss = self._loss(loss, estimator, kl_weight, kl_warmup)
+        self.kl_weight: float = getattr(self.loss, "kl_weight", 1.0)
+        self.kl_warmup = kl_warmup
         self.lr, self.lr_decay = lr, lr_decay
         self.epoch = 0
         self.average_from = average_from
-        self.average: dict[str, torch.Tensor] = {}
-        self.average_count = 0
+        self.average = IterateAverage()
         self.generator = torch.Generator().manual_seed(seed)
         if data_parallel is not None:  # every process starts from process 0's parameters
-            data_parallel.broadcast(self.guide.posterior())
+            data_parallel.broadcast(self._params())
         self._new_optimizer()
+
+    def _loss(
+        self, loss: ELBO | None, estimator: Estimator | None, kl_weight: float | None, warmup: int
+    ) -> ELBO:
+        """The loss given, checked, or the default one."""
+        if loss is None:
+            return MeanFieldELBO(
+                estimator=estimator or "local-reparam",
+                kl_weight=1.0 if kl_weight is None else kl_weight,
+                data_parallel=self.data_parallel,
+            )
+        if estimator is not None or kl_weight is not None:
+            raise ValueError(
+                "Expected either loss= or the default loss's estimator= and kl_weight=, but got "
+                "both; set them on the loss you pass."
+            )
+        if warmup and not hasattr(loss, "kl_weight"):
+            raise ValueError(
+                f"Expected a loss with a kl_weight attribute for kl_warmup={warmup} but "
+                f"{type(loss).__name__} has none; pass kl_warmup=0."
+            )
+        if self.data_parallel is not None and getattr(loss, "data_parallel", None) is not (
+            self.data_parallel
+        ):
+            raise ValueError(
+                "Expected a loss that sums the gradients over the processes but got one without "
+                "this data_parallel; pass MeanFieldELBO(data_parallel=...) with the same object."
+            )
+        return loss
+
+    def _params(self) -> list[torch.Tensor]:
+        """The guide's params, unconstrained, in the guide's order."""
+        self.guide.posterior()  # created on first use
+        params = dict(pyro.get_param_store().named_parameters())
+        return [params[name] for name in self.guide.param_names]
 
     def _new_optimizer(self) -> None:
         # Fused Adam updates both params in one kernel: over the 2 x 478k params of the
@@ -170,8 +171,12 @@ class BNNClassifier:
         self.optim = JointAdam(
             lr=self.lr, gamma=self.lr_decay, fused=fused_adam_supported(self.device)
         )
-        self.svi = _SVI(self.model, self.guide, self.optim, loss=self.loss)
-        self.svi.data_parallel = self.data_parallel
+        self.svi = SVI(self.model, self.guide, self.optim, loss=self.loss)
+
+    @property
+    def estimator(self) -> str | None:
+        """How the loss samples the likelihood, if it says (:class:`MeanFieldELBO` does)."""
+        return getattr(self.loss, "estimator", None)
 
     @property
     def current_lr(self) -> float:
@@ -207,7 +212,7 @@ class BNNClassifier:
         n = x.shape[0]
         self._check_data(x, y)
         if self.kl_warmup:  # else the loss keeps its weight, which a caller may have set
-            self.loss.kl_weight = self.kl_weight_at(self.epoch + 1)
+            cast(_KLWeighted, self.loss).kl_weight = self.kl_weight_at(self.epoch + 1)
         order = torch.randperm(n, generator=self.generator).to(x.device)
         batches = order.split(batch_size)
         averaging = 0 < self.average_from <= self.epoch + 1
@@ -228,23 +233,12 @@ class BNNClassifier:
                 )
             total += loss
             if averaging:
-                self._fold_into_average()
+                self.average.update(self._params())
             if callback is not None:
                 callback(step, len(batches), loss)
         self.epoch += 1
         self.optim.step()
         return total / len(batches)
-
-    @torch.no_grad()
-    def _fold_into_average(self) -> None:
-        store = pyro.get_param_store()
-        self.average_count += 1
-        for name in self.guide.param_names:
-            value = store[name].unconstrained()
-            if name not in self.average:
-                self.average[name] = value.detach().clone()
-            else:
-                self.average[name].lerp_(value, 1.0 / self.average_count)
 
     def use_average(self) -> None:
         """Replace the posterior parameters by their average over the steps since ``average_from``.
@@ -256,16 +250,13 @@ class BNNClassifier:
         RuntimeError
             If no step has been averaged yet (``average_from`` is 0 or after the last epoch).
         """
-        if not self.average_count:
+        if not self.average.count:
             raise RuntimeError(
                 f"Expected an average of the posterior parameters but none was kept: "
                 f"average_from is {self.average_from} and {self.epoch} epoch(s) were trained; "
                 f"pass average_from between 1 and the number of epochs."
             )
-        store = pyro.get_param_store()
-        with torch.no_grad():
-            for name, value in self.average.items():
-                store[name].unconstrained().copy_(value)
+        self.average.copy_to(self._params())
 
     def kl_weight_at(self, epoch: int) -> float:
         """The KL weight of training epoch ``epoch`` (counted from 1) under ``kl_warmup``."""
@@ -355,10 +346,7 @@ class BNNClassifier:
             },
             "optimizer": self.optim.get_state(),
             "rng": rng,
-            "average": {
-                "params": {name: value.clone() for name, value in self.average.items()},
-                "count": self.average_count,
-            },
+            "average": self.average.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -374,9 +362,7 @@ class BNNClassifier:
                 del store[name]
             pyro.param(name, value.to(self.device))
         self.epoch = int(state["epoch"])
-        average = state.get("average", {"params": {}, "count": 0})  # absent in older checkpoints
-        self.average = {name: value.to(self.device) for name, value in average["params"].items()}
-        self.average_count = int(average["count"])
+        self.average.load_state_dict(state["average"], device=self.device)
         self._new_optimizer()
         self.optim.set_state(state["optimizer"])
         rng = state["rng"]
@@ -403,7 +389,7 @@ class BNNClassifier:
         ValueError
             If the file is missing, empty, truncated, altered, not a checkpoint, or lacks keys.
         """
-        required = ("format", "epoch", "estimator", "params", "optimizer", "rng")
+        required = ("format", "epoch", "estimator", "params", "optimizer", "rng", "average")
         state = read_checkpoint(Path(path), required)
         self.load_state_dict(state)
         return state.get("extra", {})

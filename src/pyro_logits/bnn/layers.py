@@ -6,7 +6,7 @@ with weights holds them, bias included, as one matrix of shape ``(fan_in + 1, fa
 weights as applied to an input row (``h @ w`` for ``Linear``; for ``Conv2d``, to an unfolded
 input patch of ``in_channels * kh * kw`` values), the bias as the last row. Under independent
 Gaussian weights ``N(loc, var)``, a weighted layer's output given its input ``h`` is Gaussian
-with the mean and variance :meth:`Linear.moments` gives: ``h @ loc`` and ``h**2 @ var``, or
+with the mean and variance :meth:`LinearSpec.moments` gives: ``h @ loc`` and ``h**2 @ var``, or
 ``conv(h, loc)`` and ``conv(h**2, var)`` for a convolution. Local reparameterisation samples
 that output, one draw per output unit.
 
@@ -34,8 +34,8 @@ def _augment(h: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class Linear:
-    """``nn.Linear(in_features, out_features)`` with Gaussian weights."""
+class LinearSpec:
+    """The spec of ``nn.Linear(in_features, out_features)`` with Gaussian weights."""
 
     in_features: int
     out_features: int
@@ -65,8 +65,8 @@ class Linear:
 
 
 @dataclass(frozen=True)
-class Conv2d:
-    """``nn.Conv2d`` (zero padding, no groups or dilation) with Gaussian weights."""
+class Conv2dSpec:
+    """The spec of ``nn.Conv2d`` (zero padding, no groups or dilation) with Gaussian weights."""
 
     in_channels: int
     out_channels: int
@@ -153,7 +153,7 @@ class Conv2d:
 
 
 @dataclass(frozen=True)
-class Function:
+class FunctionSpec:
     """A layer without weights: ``relu``, ``max_pool2d`` or ``flatten``, and its arguments."""
 
     name: str
@@ -171,7 +171,7 @@ class Function:
         return out.reshape(*lead, *out.shape[-3:])
 
 
-Layer = Linear | Conv2d | Function
+Layer = LinearSpec | Conv2dSpec | FunctionSpec
 
 
 def _pair(value: int | Sequence[int]) -> tuple[int, int]:
@@ -196,7 +196,7 @@ def layers_from_sequential(net: nn.Sequential) -> list[Layer]:
     Returns
     -------
     list
-        One :class:`Linear`, :class:`Conv2d` or :class:`Function` per module.
+        One :class:`LinearSpec`, :class:`Conv2dSpec` or :class:`FunctionSpec` per module.
 
     Raises
     ------
@@ -212,7 +212,7 @@ def layers_from_sequential(net: nn.Sequential) -> list[Layer]:
     ...     nn.Conv2d(1, 20, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(2880, 10)
     ... )
     >>> [type(layer).__name__ for layer in layers_from_sequential(lenet)]
-    ['Conv2d', 'Function', 'Function', 'Function', 'Linear']
+    ['Conv2dSpec', 'FunctionSpec', 'FunctionSpec', 'FunctionSpec', 'LinearSpec']
     """
     if not isinstance(net, nn.Sequential):
         raise TypeError(f"Expected an nn.Sequential but got {type(net).__name__}.")
@@ -221,7 +221,7 @@ def layers_from_sequential(net: nn.Sequential) -> list[Layer]:
         if isinstance(module, nn.Linear):
             if module.bias is None:
                 raise _refuse(index, module, "a layer without bias (pass bias=True)")
-            layers.append(Linear(module.in_features, module.out_features))
+            layers.append(LinearSpec(module.in_features, module.out_features))
         elif isinstance(module, nn.Conv2d):
             if module.bias is None:
                 raise _refuse(index, module, "a layer without bias (pass bias=True)")
@@ -231,7 +231,7 @@ def layers_from_sequential(net: nn.Sequential) -> list[Layer]:
             if unsupported or module.padding_mode != "zeros":
                 raise _refuse(index, module, "groups, dilation or a non-zero padding mode")
             layers.append(
-                Conv2d(
+                Conv2dSpec(
                     module.in_channels,
                     module.out_channels,
                     _pair(module.kernel_size),
@@ -240,17 +240,17 @@ def layers_from_sequential(net: nn.Sequential) -> list[Layer]:
                 )
             )
         elif isinstance(module, nn.ReLU):
-            layers.append(Function("relu"))
+            layers.append(FunctionSpec("relu"))
         elif isinstance(module, nn.MaxPool2d):
             plain = _pair(module.padding) == (0, 0) and _pair(module.dilation) == (1, 1)
             if not plain or module.ceil_mode or module.return_indices:
                 raise _refuse(index, module, "padding, dilation, ceil_mode or return_indices")
             stride = module.stride if module.stride is not None else module.kernel_size
-            layers.append(Function("max_pool2d", _pair(module.kernel_size), _pair(stride)))
+            layers.append(FunctionSpec("max_pool2d", _pair(module.kernel_size), _pair(stride)))
         elif isinstance(module, nn.Flatten):
             if (module.start_dim, module.end_dim) != (1, -1):
                 raise _refuse(index, module, "a Flatten other than Flatten() over (C, H, W)")
-            layers.append(Function("flatten"))
+            layers.append(FunctionSpec("flatten"))
         else:
             raise _refuse(index, module, "no Bayesian version of it here")
     return layers
@@ -283,7 +283,7 @@ def local_reparam_forward(
     x : torch.Tensor
         A batch of inputs, ``(N, ...)``.
     locs, variances : sequence of torch.Tensor
-        Means and variances of each weighted layer's weights, in :attr:`Linear.shape`.
+        Means and variances of each weighted layer's weights, in :attr:`LinearSpec.shape`.
     flipout : bool
         Sample each convolution's output by Flipout rather than per unit: one weight
         perturbation ``delta`` for the batch, made different for each example by random signs
@@ -307,11 +307,11 @@ def local_reparam_forward(
     rows = slice(start, start + x.shape[0])
     h = x
     for layer in layers:
-        if isinstance(layer, Function):
+        if isinstance(layer, FunctionSpec):
             h = layer(h)
             continue
         loc, var = next(weighted)
-        if flipout and isinstance(layer, Conv2d):
+        if flipout and isinstance(layer, Conv2dSpec):
             delta = var.sqrt() * torch.randn(
                 var.shape, dtype=var.dtype, device=var.device, generator=generator
             )

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import torch
 from pyro.infer import ELBO
 from pyro.infer.util import torch_item
 
-from pyro_logits.bnn.guide import MeanFieldGuide
-from pyro_logits.bnn.kernel import gaussian_variance_and_kl, layer_variances_and_kl
-from pyro_logits.bnn.model import BayesianNetwork
+from pyro_logits.bnn.model import ESTIMATORS, Estimator
+
+if TYPE_CHECKING:
+    from pyro_logits.bnn.distributed import DataParallel
 
 
 class Shard(NamedTuple):
@@ -27,26 +28,62 @@ class Shard(NamedTuple):
     weight: float
 
 
+class MeanFieldModel(Protocol):
+    """What :class:`MeanFieldELBO` needs of a model (:class:`BayesianNetwork` has it)."""
+
+    def logits_and_kl(
+        self,
+        x: torch.Tensor,
+        loc: torch.Tensor,
+        log_scale: torch.Tensor,
+        *,
+        estimator: Estimator = ...,
+        noise_rows: tuple[int, int] | None = ...,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One sample of the logits of ``x`` under the posterior, and ``KL(q || p)``."""
+        ...
+
+    def log_likelihood(
+        self,
+        logits: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        dataset_size: int | None = ...,
+        validate: bool | None = ...,
+    ) -> torch.Tensor:
+        """The log-probability of the labels ``y`` given the ``logits``, a scalar."""
+        ...
+
+
+class MeanFieldPosterior(Protocol):
+    """What :class:`MeanFieldELBO` needs of a guide (:class:`MeanFieldGuide` has it)."""
+
+    def posterior(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The flat means and log standard deviations, read through ``pyro.param``."""
+        ...
+
+
 class MeanFieldELBO(ELBO):
-    """The negative ELBO of a :class:`BayesianNetwork` under a :class:`MeanFieldGuide`, for SVI.
+    """The negative ELBO of a Bayesian network under a mean-field Gaussian guide, for SVI.
 
     ``loss = kl_weight * KL(q || p) - E_q[log p(y | x, w)]``, the KL in closed form and the
-    expectation by one Monte Carlo sample: of every pre-activation (``local_reparam=True``;
-    with ``flipout=True`` the convolutions by Flipout) or of the weights. The log-likelihood is
-    the model's :meth:`~BayesianNetwork.log_likelihood`: its own ``"obs"`` site run under
-    ``poutine.trace``, so its data-set scaling and checks (and any handler around the call, such
-    as :func:`~pyro_logits.check_logits`) apply, or, for the default likelihood on steps without
-    checks, the same value as a cross-entropy; the weight sites are never traced. A Pyro
-    :class:`~pyro.infer.ELBO`: ``loss``, ``loss_and_grads`` and ``differentiable_loss`` take the
-    model, the guide and the model's arguments.
+    expectation by one Monte Carlo sample. A Pyro :class:`~pyro.infer.ELBO`: ``loss``,
+    ``loss_and_grads`` and ``differentiable_loss`` take the model, the guide and the model's
+    arguments, and calling it gives Pyro's ``ELBOModule``. What it needs of the model and the
+    guide is small (:class:`MeanFieldModel`, :class:`MeanFieldPosterior`):
+    ``guide.posterior()`` gives the flat means and log standard deviations,
+    ``model.logits_and_kl`` one sample of the logits and the KL, and
+    ``model.log_likelihood`` the likelihood of the labels: the model's own ``"obs"`` site run
+    under ``poutine.trace``, so its data-set scaling and checks (and any handler around the
+    call, such as :func:`~pyro_logits.check_logits`) apply. The weight sites are never traced.
 
     Parameters
     ----------
-    local_reparam : bool
-        Sample pre-activations (local reparameterisation) rather than weights.
-    flipout : bool
-        With ``local_reparam``, sample convolutions by Flipout (one weight sample per example
-        at every position, see :func:`~pyro_logits.bnn.layers.local_reparam_forward`).
+    estimator : {"local-reparam", "flipout", "sample-weights"}
+        How the expected log-likelihood is sampled (see
+        :meth:`BayesianNetwork.logits_and_kl`): each unit's pre-activation (local
+        reparameterisation, faster and less noisy), the same with convolutions by Flipout, or
+        one set of weights per step.
     kl_weight : float
         Multiplies the KL term. 1.0 (the default) is the negative ELBO. Minimising
         ``kl_weight * KL(q || p) - E_q[log p(y | x, w)]`` is minimising ``KL(q || r)`` to the
@@ -55,11 +92,15 @@ class MeanFieldELBO(ELBO):
         posteriors under the full KL underfit wide networks (most weights are kept near the
         prior and their noise drowns the signal); down-weighting the KL is the usual remedy, at
         the price of no longer being Bayes' rule.
+    data_parallel : DataParallel, optional
+        In a ``torchrun`` run, :meth:`loss_and_grads` sums the loss and the gradients over the
+        processes, each of which holds a ``shard`` of the minibatch (see
+        :mod:`pyro_logits.bnn.distributed`).
 
     Examples
     --------
     >>> import pyro, torch
-    >>> from pyro_logits.bnn import BayesianMLP
+    >>> from pyro_logits.bnn import BayesianMLP, MeanFieldGuide
     >>> pyro.clear_param_store()
     >>> model = BayesianMLP(4, (8,), 3)
     >>> guide = MeanFieldGuide(model)
@@ -68,17 +109,23 @@ class MeanFieldELBO(ELBO):
     """
 
     def __init__(
-        self, *, local_reparam: bool = True, flipout: bool = False, kl_weight: float = 1.0
+        self,
+        *,
+        estimator: Estimator = "local-reparam",
+        kl_weight: float = 1.0,
+        data_parallel: DataParallel | None = None,
     ) -> None:
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"Expected estimator to be one of {ESTIMATORS} but got {estimator!r}.")
         super().__init__(num_particles=1)
-        self.local_reparam = local_reparam
-        self.flipout = flipout
+        self.estimator: Estimator = estimator
         self.kl_weight = kl_weight
+        self.data_parallel = data_parallel
 
     def differentiable_loss(
         self,
-        model: BayesianNetwork,
-        guide: MeanFieldGuide,
+        model: MeanFieldModel,
+        guide: MeanFieldPosterior,
         x: torch.Tensor,
         y: torch.Tensor,
         *,
@@ -93,27 +140,15 @@ class MeanFieldELBO(ELBO):
         :mod:`pyro_logits.bnn.distributed`).
         """
         loc, log_scale = guide.posterior()
-        if self.local_reparam:
-            locs, variances, kl = layer_variances_and_kl(
-                loc, log_scale, prior_scale=model.prior_scales, shapes=model.layer_shapes
-            )
-            rows = (shard.start, shard.total) if shard is not None else None
-            logits = model.local_reparam_network(
-                x, locs, variances, flipout=self.flipout, noise_rows=rows
-            )
-        else:
-            var, kl = gaussian_variance_and_kl(
-                loc, log_scale, prior_scale=model.prior_scales, numels=model.layer_numels
-            )
-            weights = torch.addcmul(loc, var.sqrt(), torch.randn_like(loc))
-            logits = model.network(x, model.unflatten(weights))
+        rows = (shard.start, shard.total) if shard is not None else None
+        logits, kl = model.logits_and_kl(
+            x, loc, log_scale, estimator=self.estimator, noise_rows=rows
+        )
         log_likelihood = model.log_likelihood(
             logits, y, dataset_size=dataset_size, validate=validate
         )
         loss = self.kl_weight * kl - log_likelihood
         return loss if shard is None else loss * shard.weight
-
-    __call__ = differentiable_loss
 
     def _get_trace(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(
@@ -121,16 +156,25 @@ class MeanFieldELBO(ELBO):
         )
 
     def loss(
-        self, model: BayesianNetwork, guide: MeanFieldGuide, *args: Any, **kwargs: Any
+        self, model: MeanFieldModel, guide: MeanFieldPosterior, *args: Any, **kwargs: Any
     ) -> float:
         """The estimate as a float, without gradients."""
         with torch.no_grad():
             return torch_item(self.differentiable_loss(model, guide, *args, **kwargs))
 
     def loss_and_grads(
-        self, model: BayesianNetwork, guide: MeanFieldGuide, *args: Any, **kwargs: Any
+        self, model: MeanFieldModel, guide: MeanFieldPosterior, *args: Any, **kwargs: Any
     ) -> float:
-        """The estimate as a float, its gradients accumulated into the params' ``.grad``."""
+        """The estimate as a float, its gradients accumulated into the params' ``.grad``.
+
+        With ``data_parallel``, both are summed over the processes (the posterior's two
+        params, in the same order on every process).
+        """
         loss = self.differentiable_loss(model, guide, *args, **kwargs)
         loss.backward()
-        return torch_item(loss)
+        if self.data_parallel is None:
+            return torch_item(loss)
+        device = self.data_parallel.device
+        total = torch.tensor(float(loss), dtype=torch.float64, device=device)
+        self.data_parallel.sum_gradients(guide.posterior(), total)
+        return float(total)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import operator
 from collections.abc import Sequence
+from typing import Literal
 
 import pyro
 import pyro.distributions as dist
@@ -14,15 +17,19 @@ from pyro import poutine
 from pyro.poutine.runtime import get_plates
 from torch import nn
 
+from pyro_logits.bnn.kernel import gaussian_variance_and_kl, layer_variances_and_kl
 from pyro_logits.bnn.layers import (
-    Function,
+    FunctionSpec,
     Layer,
-    Linear,
+    LinearSpec,
     layers_from_sequential,
     local_reparam_forward,
 )
 from pyro_logits.likelihoods import resolve_validate
 from pyro_logits.observe import observe_categorical
+
+Estimator = Literal["local-reparam", "flipout", "sample-weights"]
+ESTIMATORS: tuple[str, ...] = ("local-reparam", "flipout", "sample-weights")
 
 
 class BayesianNetwork(pyro.nn.PyroModule):
@@ -81,7 +88,7 @@ class BayesianNetwork(pyro.nn.PyroModule):
     ) -> None:
         super().__init__()
         layers = layers_from_sequential(net) if isinstance(net, nn.Module) else list(net)
-        weighted = [layer for layer in layers if not isinstance(layer, Function)]
+        weighted = [layer for layer in layers if not isinstance(layer, FunctionSpec)]
         if not weighted:
             raise ValueError("Expected a network with at least one Linear or Conv2d layer.")
         num_layers = len(weighted)
@@ -172,7 +179,7 @@ class BayesianNetwork(pyro.nn.PyroModule):
         remaining = iter(weights)
         h = x
         for layer in self.layers:
-            h = layer(h) if isinstance(layer, Function) else layer.mean(h, next(remaining))
+            h = layer(h) if isinstance(layer, FunctionSpec) else layer.mean(h, next(remaining))
         return h
 
     @torch.no_grad()
@@ -197,7 +204,7 @@ class BayesianNetwork(pyro.nn.PyroModule):
                 f"Expected a network and weights of {len(self.layer_shapes)} weighted layers but "
                 f"got {len(modules)} Linear/Conv2d modules and {len(weights)} weight tensors."
             )
-        specs = [layer for layer in self.layers if not isinstance(layer, Function)]
+        specs = [layer for layer in self.layers if not isinstance(layer, FunctionSpec)]
         for index, (module, w, spec) in enumerate(zip(modules, weights, specs, strict=True)):
             mismatch = ValueError(
                 f"Expected weighted layer {index} of shape {spec.shape} but got weights of "
@@ -213,43 +220,61 @@ class BayesianNetwork(pyro.nn.PyroModule):
             module.weight.copy_(weight)
             module.bias.copy_(bias)
 
-    def local_reparam_network(
+    def logits_and_kl(
         self,
         x: torch.Tensor,
-        locs: Sequence[torch.Tensor],
-        variances: Sequence[torch.Tensor],
+        loc: torch.Tensor,
+        log_scale: torch.Tensor,
         *,
-        flipout: bool = False,
+        estimator: Estimator = "local-reparam",
         noise_rows: tuple[int, int] | None = None,
-    ) -> torch.Tensor:
-        """Logits with independent Gaussian weights, by sampling each unit's pre-activation.
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One sample of the logits under independent Gaussian weights, and their KL to the prior.
 
-        Given a layer's input ``h``, the pre-activation ``h @ w`` of weights ``w ~ N(loc, var)``
-        is Gaussian with mean ``h @ loc`` and variance ``h**2 @ var`` (``conv(h, loc)`` and
-        ``conv(h**2, var)`` for a convolution); one draw per example and unit
-        (:func:`~pyro_logits.bnn.layers.local_reparam_forward`).
+        The weights are ``N(loc, exp(log_scale)**2)``, flat as :meth:`unflatten` takes them.
+        ``"local-reparam"`` samples each unit's pre-activation, Gaussian given the layer's
+        input ``h`` with mean ``h @ loc`` and variance ``h**2 @ var`` (``conv(h, loc)`` and
+        ``conv(h**2, var)`` for a convolution), one draw per example and unit; ``"flipout"``
+        samples convolutions by Flipout, one weight sample per example at every position
+        (:func:`~pyro_logits.bnn.layers.local_reparam_forward`); ``"sample-weights"`` draws
+        one set of weights for the whole batch.
 
         Parameters
         ----------
         x : torch.Tensor
             Inputs of shape ``(N, *input_shape)``.
-        locs, variances : sequence of torch.Tensor
-            Posterior means and variances of each layer's weights, ``(fan_in + 1, fan_out)``.
-        flipout : bool
-            Sample convolutions by Flipout instead: one weight sample per example at every
-            position (:func:`~pyro_logits.bnn.layers.local_reparam_forward`).
+        loc, log_scale : torch.Tensor
+            Flat posterior means and log standard deviations, ``(P,)``.
+        estimator : {"local-reparam", "flipout", "sample-weights"}
+            How the logits are sampled.
         noise_rows : tuple of (int, int), optional
             ``(start, total)``: ``x`` is rows ``start:start + N`` of a batch of ``total``, and
             these rows of the whole batch's noise are used (data-parallel shards).
 
         Returns
         -------
-        torch.Tensor
-            Logits of shape ``(N, num_classes)``.
+        tuple of torch.Tensor
+            Logits of shape ``(N, num_classes)`` and ``KL(q || p)``, a scalar, both
+            differentiable in ``loc`` and ``log_scale``.
         """
-        return local_reparam_forward(
-            self.layers, x, locs, variances, flipout=flipout, noise_rows=noise_rows
+        if estimator == "sample-weights":
+            var, kl = gaussian_variance_and_kl(
+                loc, log_scale, prior_scale=self.prior_scales, numels=self.layer_numels
+            )
+            weights = torch.addcmul(loc, var.sqrt(), torch.randn_like(loc))
+            return self.network(x, self.unflatten(weights)), kl
+        locs, variances, kl = layer_variances_and_kl(
+            loc, log_scale, prior_scale=self.prior_scales, shapes=self.layer_shapes
         )
+        logits = local_reparam_forward(
+            self.layers,
+            x,
+            locs,
+            variances,
+            flipout=estimator == "flipout",
+            noise_rows=noise_rows,
+        )
+        return logits, kl
 
     def likelihood(
         self,
@@ -301,11 +326,17 @@ class BayesianNetwork(pyro.nn.PyroModule):
             self.likelihood(logits, y, dataset_size=dataset_size, validate=validate)
         trace = tracer.trace
         trace.compute_log_prob(site_filter=lambda name, site: site["is_observed"])
-        return sum(
+        terms = [
             site["log_prob_sum"]
             for site in trace.nodes.values()
             if site["type"] == "sample" and site["is_observed"]
-        )
+        ]
+        if not terms:
+            raise ValueError(
+                f"Expected the likelihood of {type(self).__name__} to observe the labels but it "
+                f"has no observed site; call pyro.sample(..., obs=y) or an observe helper there."
+            )
+        return functools.reduce(operator.add, terms)
 
     def forward(
         self,
@@ -346,7 +377,7 @@ class BayesianNetwork(pyro.nn.PyroModule):
 class BayesianMLP(BayesianNetwork):
     """A multilayer perceptron with Gaussian priors on its weights, as a Pyro model.
 
-    A :class:`BayesianNetwork` of ``Linear`` layers with ReLUs between them: layer ``i`` maps
+    A :class:`BayesianNetwork` of linear layers with ReLUs between them: layer ``i`` maps
     ``sizes[i]`` to ``sizes[i + 1]`` units, its site ``f"layers.{i}"`` has shape
     ``(sizes[i] + 1, sizes[i + 1])``, the weight matrix (applied as ``h @ w``) with the bias as
     its last row.
@@ -392,6 +423,6 @@ class BayesianMLP(BayesianNetwork):
             raise ValueError(f"Expected positive layer sizes but got {sizes}.")
         layers: list[Layer] = []
         for n_in, n_out in itertools.pairwise(sizes):
-            layers += [Linear(n_in, n_out), Function("relu")]
+            layers += [LinearSpec(n_in, n_out), FunctionSpec("relu")]
         super().__init__(layers[:-1], input_shape=(sizes[0],), prior_scale=prior_scale)
         self.sizes: tuple[int, ...] = sizes

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
+import pyro
 import torch
 from pyro.optim import PyroOptim
 
@@ -27,7 +28,11 @@ class JointAdam(PyroOptim):
     kernel and the per-call bookkeeping is paid once. The update is Adam's, param by param, as
     with Pyro's ``Adam``. It suits a guide with a fixed set of params, all updated on every
     step (it is given to :class:`pyro.infer.SVI` like any Pyro optimizer); a step with another
-    set of params is refused.
+    set of params is refused. Params are taken in the order of their names in Pyro's param
+    store, so that Adam's saved state fits them again however they are given. After each
+    step their gradients are released (set to ``None``, as ``torch.optim.Optimizer.zero_grad``
+    does), so that SVI's zeroing has nothing to fill and the next backward pass writes the
+    gradients rather than adding into zeros.
 
     Parameters
     ----------
@@ -57,9 +62,10 @@ class JointAdam(PyroOptim):
         self._ids: set[int] = set()
         self._waiting: dict[str, Any] | None = None
 
-    def __call__(self, params: Sequence[torch.Tensor], *args: Any, **kwargs: Any) -> None:
-        """Take one Adam step on ``params``, the same tensors on every call."""
-        params = list(params)
+    def __call__(self, params: Iterable[torch.Tensor], *args: Any, **kwargs: Any) -> None:
+        """Take one Adam step on ``params``, the same tensors on every call; release their grads."""
+        store = pyro.get_param_store()
+        params = sorted(params, key=lambda p: store.param_name(p) or "")
         if self.optimizer is None:
             self.optimizer = torch.optim.Adam(params, lr=self.lr, fused=self.fused or None)
             self._ids = {id(p) for p in params}
@@ -75,6 +81,8 @@ class JointAdam(PyroOptim):
                 f"params that appear or change between steps."
             )
         self.optimizer.step()
+        for param in params:
+            param.grad = None
 
     def step(self) -> None:
         """Decay the learning rate by ``gamma`` (call once per epoch)."""

@@ -37,10 +37,10 @@ def _read_payload(path: Path) -> bytes:
 
 def _parse_idx(data: bytes, path: Path) -> torch.Tensor:
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        found = " ".join(f"{b:02x}" for b in data[:4]) or "nothing"
+        start = " ".join(f"{b:02x}" for b in data[:4]) or "nothing"
         raise ValueError(
             f"Expected an IDX file starting with bytes 00 00 08 NN but {path} starts with "
-            f"{found}. It is not an IDX file or it is damaged; delete it and download it again."
+            f"{start}. It is not an IDX file or it is damaged; delete it and download it again."
         )
     type_code, ndim = data[2], data[3]
     if type_code != _IDX_UBYTE:

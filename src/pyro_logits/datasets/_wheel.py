@@ -93,7 +93,7 @@ class _NumpyArrayUnpickler(pickle.Unpickler):
     through the names that numpy arrays are pickled with.
     """
 
-    def __init__(self, file: IO[bytes], *, source: str) -> None:
+    def __init__(self, file: IO[bytes] | gzip.GzipFile, *, source: str) -> None:
         # latin1 reads the raw array bytes of pickles written by Python 2, as this one was.
         super().__init__(file, encoding="latin1")
         self._source = source

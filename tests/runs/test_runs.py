@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pyro_logits.scripts import (
+from pyro_logits.runs import (
     atomic_write,
     nonnegative_int,
     positive_float,
