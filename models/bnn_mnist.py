@@ -78,6 +78,7 @@ from pyro_logits.runs import (
     unit_interval,
     versions,
 )
+from pyro_logits.runs.state import StateError, expect_keys, expect_tensor
 
 OUTPUTS = (
     "metrics.json",
@@ -379,9 +380,10 @@ def _resume(run: Run, clf: BNNClassifier) -> dict[str, Any] | None:
         return None
     try:
         extra = clf.load(run.checkpoint)
+        _check_extra(run, extra, clf.epoch)
     except ValueError as error:
         raise SystemExit(f"{error}") from None
-    saved = {**EARLIER_RUNS_USED, **extra.get("config", {})}
+    saved = {**EARLIER_RUNS_USED, **extra["config"]}
     config = run.config
     changed = {k: (saved.get(k), config[k]) for k in TRAINING_KEYS if saved.get(k) != config[k]}
     if changed:
@@ -393,6 +395,25 @@ def _resume(run: Run, clf: BNNClassifier) -> dict[str, Any] | None:
     run.shifts.set_state(extra["shift_rng"])
     run.say(f"resumed from {run.checkpoint} after epoch {clf.epoch}")
     return extra.get("plain")
+
+
+def _check_extra(run: Run, extra: object, epochs: int) -> None:
+    """Check what the script keeps beside the classifier's state in its checkpoint."""
+    where = f"in {run.checkpoint}"
+    extra = expect_keys(f"the run's record {where}", extra, ("config", "history", "shift_rng"))
+    expect_keys(f"config {where}", extra["config"], ())
+    history = expect_keys(f"history {where}", extra["history"], ("loss", "seconds_per_epoch"))
+    for key in ("loss", "seconds_per_epoch"):
+        if not isinstance(history[key], list) or len(history[key]) != epochs:
+            raise StateError(f"history[{key!r}] {where}", f"{epochs} values", repr(history[key]))
+    expect_tensor(f"shift_rng {where}", extra["shift_rng"], run.shifts.get_state())
+    lenet_alongside = run.args.arch == "lenet" and run.args.baseline and run.parallel is None
+    if lenet_alongside and extra.get("plain") is None:
+        raise StateError(
+            f"the checkpoint {run.checkpoint}",
+            "the state of the plain LeNet trained alongside",
+            "none; resume with --no-baseline, or start afresh",
+        )
 
 
 def _load_data(args: argparse.Namespace, device: torch.device) -> tuple[torch.Tensor, ...]:

@@ -312,3 +312,23 @@ def test_two_hosts_train_the_model_of_one_process(
     assert metrics(outs[0])["world_size"] == 2
     assert metrics(outs[0])["test_nll"] == pytest.approx(one_process_epoch["test_nll"], rel=1e-4)
     assert not outs[1].exists() or not any(outs[1].iterdir())  # only process 0 writes
+
+
+@pytest.mark.mnist
+def test_an_evaluation_longer_than_the_timeout_still_writes_the_results(
+    mnist_dir: Path, tmp_path: Path
+) -> None:
+    # Process 0 evaluates for several seconds after training while process 1 waits to close:
+    # the closing wait is not bound by --dist-timeout, so the run ends well, with its results.
+    out = tmp_path / "run"
+    command = script(
+        *("--data-dir", str(mnist_dir), "--train-size", "512", "--test-size", "5000"),
+        *("--epochs", "1", "--num-samples", "32", "--dist-timeout", "3", "--out", str(out)),
+        prefix=(*TORCHRUN, "--standalone", "--nproc-per-node", "2"),
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    written = metrics(out)
+    assert written["world_size"] == 2 and written["eval_seconds"] > 3
+    assert (out / "shift_test.png").exists()

@@ -17,6 +17,7 @@ from helpers import REPO_ROOT, load_script
 from pyro_logits.bnn import BayesianMLP, BayesianNetwork, BNNClassifier
 from pyro_logits.bnn.baseline import lenet
 from pyro_logits.datasets import CORRUPTIONS
+from pyro_logits.runs import read_checkpoint, write_checkpoint
 
 SCRIPT = REPO_ROOT / "models" / "bnn_mnist.py"
 TINY = ["--train-size", "2000", "--num-samples", "4", "--threads", "2", "--no-progress"]
@@ -317,3 +318,28 @@ def test_plain_lenet_follows_the_seed(seed_runs: list[Path]) -> None:
     ]
     assert plain[0] != plain[1]
     assert plain[1] == plain[2]  # and one seed gives one plain network
+
+
+@pytest.mark.mnist
+def test_a_lenet_checkpoint_without_the_plain_nets_state_is_refused(
+    mnist_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    flags = [
+        *("--data-dir", mnist_dir, "--arch", "lenet", "--train-size", "256", "--test-size", "100"),
+        *("--num-samples", "2", "--shift-test-samples", "2", "--threads", "2", "--no-progress"),
+        *("--eval-every", "0", "--out", out),
+    ]
+    _run(*flags, "--epochs", "1")
+    state = read_checkpoint(out / "checkpoint.pt", ())
+    del state["extra"]["plain"]
+    write_checkpoint(out / "checkpoint.pt", state)  # whole, with a valid digest
+    resumed = subprocess.run(
+        [sys.executable, str(SCRIPT), *map(str, flags), "--epochs", "2", "--resume"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 1 and "Traceback" not in resumed.stderr
+    assert "the state of the plain LeNet trained alongside" in resumed.stderr
+    assert "resume with --no-baseline" in resumed.stderr

@@ -46,7 +46,9 @@ def _stop(process: subprocess.Popen[str], sig: signal.Signals) -> None:
 def test_a_second_lock_is_refused_naming_the_owner_and_released_on_exit(tmp_path: Path) -> None:
     with RunLock(tmp_path) as lock:
         assert (tmp_path / ".lock").read_text() == f"{os.getpid()}\n"
-        with pytest.raises(ValueError, match=rf"is in use by another run \(process {os.getpid()}\)"):
+        with pytest.raises(
+            ValueError, match=rf"is in use by another run \(process {os.getpid()}\)"
+        ):
             RunLock(tmp_path).acquire()
         assert lock.stale_owner is None
     assert not (tmp_path / ".lock").exists()
@@ -123,7 +125,9 @@ def test_two_runs_into_one_out_the_second_exits_at_once(mnist_dir: Path, tmp_pat
         text=True,
     )
     lock = out / ".lock"
-    _wait_for(lambda: lock.exists() and lock.read_text() == f"{first.pid}\n", "the first run's lock")
+    _wait_for(
+        lambda: lock.exists() and lock.read_text() == f"{first.pid}\n", "the first run's lock"
+    )
     for script in ("bnn_mnist.py", "vae_mnist.py"):
         second = subprocess.run(
             [sys.executable, str(MODELS / script), "--data-dir", str(mnist_dir), "--out", str(out)],

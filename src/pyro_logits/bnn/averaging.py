@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from pyro_logits.runs.state import StateError, expect_int, expect_keys, expect_tensor
+
 
 class IterateAverage:
     """The running mean of a fixed list of tensors, one :meth:`update` per training step.
@@ -66,7 +68,30 @@ class IterateAverage:
         """The means and the number of steps averaged."""
         return {"means": [mean.clone() for mean in self.means], "count": self.count}
 
-    def load_state_dict(self, state: dict[str, Any], *, device: torch.device | None = None) -> None:
-        """Restore :meth:`state_dict`'s output (its tensors moved to ``device``)."""
+    @staticmethod
+    def check_state_dict(state: object, like: Sequence[torch.Tensor], *, entry: str) -> None:
+        """Check that ``state`` is :meth:`state_dict` of an average of tensors like ``like``.
+
+        Raises
+        ------
+        StateError
+            Naming the first entry that does not fit (``entry`` prefixes the names).
+        """
+        average = expect_keys(entry, state, ("means", "count"))
+        count = expect_int(f"{entry}.count", average["count"])
+        means = average["means"]
+        expected = len(like) if count else 0
+        if not isinstance(means, list) or len(means) != expected:
+            got = f"{len(means)} of them" if isinstance(means, list) else type(means).__name__
+            raise StateError(f"{entry}.means", f"a list of {expected} tensors", got)
+        for index, (mean, tensor) in enumerate(zip(means, like, strict=False)):
+            expect_tensor(f"{entry}.means[{index}]", mean, tensor, finite=True)
+
+    def load_state_dict(
+        self, state: dict[str, Any], *, like: Sequence[torch.Tensor], entry: str = "average"
+    ) -> None:
+        """Restore :meth:`state_dict`'s output, checked against and moved beside ``like``."""
+        self.check_state_dict(state, like, entry=entry)
+        device = like[0].device if like else None
         self.means = [mean.to(device) for mean in state["means"]]
         self.count = int(state["count"])

@@ -12,6 +12,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from pyro_logits.bnn.averaging import IterateAverage
+from pyro_logits.runs.state import (
+    StateError,
+    expect_adam_state,
+    expect_int,
+    expect_keys,
+    expect_tensor,
+)
 
 __all__ = ["PlainNetwork", "lenet", "plain_mlp"]
 
@@ -151,13 +158,38 @@ class PlainNetwork:
             "average": self.average.state_dict(),
         }
 
+    def check_state_dict(self, state: object, *, entry: str = "plain") -> None:
+        """Check every entry of ``state`` against this network before any is loaded.
+
+        Raises
+        ------
+        StateError
+            A ``ValueError`` naming the first entry that does not fit.
+        """
+        keys = ("net", "optimizer", "generator", "epoch", "average")
+        state = expect_keys(entry, state, keys)
+        own = self.net.state_dict()
+        weights = expect_keys(f"{entry}.net", state["net"], list(own))
+        if set(weights) != set(own):
+            raise StateError(f"{entry}.net", f"the tensors {list(own)}", f"{list(weights)}")
+        for name, like in own.items():
+            expect_tensor(f"{entry}.net[{name!r}]", weights[name], like, finite=True)
+        params = list(self.net.parameters())
+        steps = expect_adam_state(f"{entry}.optimizer", state["optimizer"], params)
+        expect_tensor(f"{entry}.generator", state["generator"], self.generator.get_state())
+        epoch = expect_int(f"{entry}.epoch", state["epoch"])
+        if epoch > steps:
+            raise StateError(f"{entry}.epoch", f"at most the {steps} steps Adam took", str(epoch))
+        IterateAverage.check_state_dict(state["average"], params, entry=f"{entry}.average")
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`'s output."""
+        """Restore :meth:`state_dict`'s output, every entry checked first."""
+        self.check_state_dict(state)
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
         self.epoch = int(state["epoch"])
-        self.average.load_state_dict(state["average"], device=next(self.net.parameters()).device)
+        self.average.load_state_dict(state["average"], like=list(self.net.parameters()))
 
 
 def plain_mlp(sizes: Sequence[int], *, seed: int = 0) -> nn.Sequential:

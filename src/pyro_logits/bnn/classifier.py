@@ -21,8 +21,17 @@ from pyro_logits.bnn.model import BayesianNetwork, Estimator
 from pyro_logits.bnn.optim import JointAdam, fused_adam_supported
 from pyro_logits.convert import predictive_log_probs
 from pyro_logits.labels import check_class_labels
+from pyro_logits.runs.state import (
+    StateError,
+    expect_adam_state,
+    expect_int,
+    expect_keys,
+    expect_number,
+    expect_tensor,
+)
 
 CHECKPOINT_FORMAT = 4
+REQUIRED_KEYS = ("format", "epoch", "estimator", "params", "optimizer", "rng", "average")
 
 
 class _KLWeighted(Protocol):
@@ -350,19 +359,19 @@ class BNNClassifier:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`'s output: training then continues exactly where it stopped."""
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(
-                f"Expected a checkpoint of format {CHECKPOINT_FORMAT} but got "
-                f"{state.get('format')!r}; it was written by another version of pyro-logits."
-            )
+        """Restore :meth:`state_dict`'s output: training then continues exactly where it stopped.
+
+        Every entry is checked first (:meth:`check_state_dict`); a refused state changes
+        nothing.
+        """
+        self.check_state_dict(state)
         store = pyro.get_param_store()
         for name, value in state["params"].items():
             if name in store:
                 del store[name]
             pyro.param(name, value.to(self.device))
         self.epoch = int(state["epoch"])
-        self.average.load_state_dict(state["average"], device=self.device)
+        self.average.load_state_dict(state["average"], like=self._params())
         self._new_optimizer()
         self.optim.set_state(state["optimizer"])
         rng = state["rng"]
@@ -370,6 +379,48 @@ class BNNClassifier:
         self.generator.set_state(rng["shuffle"].cpu())
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
+
+    def check_state_dict(self, state: object) -> None:
+        """Check that ``state`` is a :meth:`state_dict` of this classifier's model and guide.
+
+        The keys, the type, shape and dtype of every tensor (params, Adam's moments, the random
+        states, the average) and the counters: an epoch no larger than Adam's step count.
+
+        Raises
+        ------
+        StateError
+            A ``ValueError`` naming the first entry that does not fit.
+        """
+        state = expect_keys("the checkpoint", state, REQUIRED_KEYS)
+        if state["format"] != CHECKPOINT_FORMAT:
+            raise StateError(
+                "the checkpoint's format",
+                f"{CHECKPOINT_FORMAT}",
+                f"{state['format']!r}, written by another version of pyro-logits",
+            )
+        epoch = expect_int("epoch", state["epoch"])
+        if not (state["estimator"] is None or isinstance(state["estimator"], str)):
+            raise StateError("estimator", "a name or None", repr(state["estimator"]))
+        names, current = self.guide.param_names, self._params()
+        params = expect_keys("params", state["params"], names)
+        if set(params) != set(names):
+            raise StateError("params", f"the guide's params {names}", f"{sorted(params)}")
+        for name, like in zip(names, current, strict=True):
+            expect_tensor(f"params[{name!r}]", params[name], like, finite=True)
+        optimizer = expect_keys("optimizer", state["optimizer"], ("lr", "adam"))
+        expect_number("optimizer.lr", optimizer["lr"])
+        steps = 0
+        if optimizer["adam"] is not None:  # JointAdam's order: by name
+            by_name = [like for _, like in sorted(zip(names, current, strict=True))]
+            steps = expect_adam_state("optimizer.adam", optimizer["adam"], by_name)
+        if epoch > steps:
+            raise StateError("epoch", f"at most the {steps} steps Adam took", str(epoch))
+        rng = expect_keys("rng", state["rng"], ("torch", "shuffle"))
+        expect_tensor("rng.torch", rng["torch"], torch.get_rng_state())
+        expect_tensor("rng.shuffle", rng["shuffle"], self.generator.get_state())
+        if "cuda" in rng and self.device.type == "cuda":
+            expect_tensor("rng.cuda", rng["cuda"], torch.cuda.get_rng_state(self.device))
+        IterateAverage.check_state_dict(state["average"], current, entry="average")
 
     def save(self, path: str | os.PathLike[str], *, extra: dict[str, Any] | None = None) -> None:
         """Write :meth:`state_dict` (plus ``extra``) atomically: no half-written file on a crash."""
@@ -389,7 +440,14 @@ class BNNClassifier:
         ValueError
             If the file is missing, empty, truncated, altered, not a checkpoint, or lacks keys.
         """
-        required = ("format", "epoch", "estimator", "params", "optimizer", "rng", "average")
-        state = read_checkpoint(Path(path), required)
-        self.load_state_dict(state)
+        state = read_checkpoint(Path(path), REQUIRED_KEYS)
+        try:
+            self.load_state_dict(state)
+        except StateError as error:
+            raise StateError(
+                f"{error.entry} in {path}",
+                error.expected,
+                f"{error.got}; the file is whole but does not fit this classifier: resume with "
+                f"the settings that wrote it, or delete it to start afresh",
+            ) from None
         return state.get("extra", {})

@@ -26,14 +26,18 @@ from __future__ import annotations
 import datetime
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
 from pyro_logits.bnn.loss import Shard
 
-__all__ = ["DataParallel", "init_data_parallel"]
+__all__ = ["CLOSING_TIMEOUT", "DataParallel", "init_data_parallel"]
+
+# How long the other processes wait at the end for process 0 to evaluate and write.
+CLOSING_TIMEOUT = datetime.timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class DataParallel:
     rank: int
     world_size: int
     device: torch.device
+    closing_group: Any = field(default=None, compare=False, repr=False)
 
     @property
     def is_main(self) -> bool:
@@ -91,9 +96,15 @@ class DataParallel:
         Call it once on every process after the last collective of a run that went well. A
         process that destroys its group while a peer still reads aborts the peer; after an
         error, do not call it (the others may be inside a collective and would wait for this
-        one): exiting ends the run, and torchrun stops the other processes.
+        one): exiting ends the run, and torchrun stops the other processes. The wait has no
+        practical deadline (:data:`CLOSING_TIMEOUT`, not the run's timeout): the other
+        processes wait here while process 0 evaluates and writes the results, however long
+        that takes; should process 0 die meanwhile, torchrun ends them.
         """
-        self.barrier()
+        if self.closing_group is not None:
+            dist.barrier(group=self.closing_group)
+        else:
+            self.barrier()
         dist.destroy_process_group()
 
 
@@ -127,4 +138,6 @@ def init_data_parallel(device: str = "cpu", *, timeout_s: float = 600.0) -> Data
             backend="nccl" if device == "cuda" else "gloo",
             timeout=datetime.timedelta(seconds=timeout_s),
         )
-    return DataParallel(dist.get_rank(), dist.get_world_size(), where)
+    # gloo, on the CPU whatever the device: its barrier has a timeout of its own
+    closing = dist.new_group(backend="gloo", timeout=CLOSING_TIMEOUT)
+    return DataParallel(dist.get_rank(), dist.get_world_size(), where, closing)

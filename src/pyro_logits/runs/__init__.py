@@ -7,6 +7,7 @@
   :func:`read_checkpoint`: a torch checkpoint behind a SHA-256 digest checked on load.
 - :mod:`~pyro_logits.runs.environment`: versions, device sync, progress bars and start-up
   checks of what the run needs at its end.
+- :mod:`~pyro_logits.runs.state`: checks of a checkpoint's content, entry by entry.
 """
 
 from pyro_logits._atomic import atomic_write
