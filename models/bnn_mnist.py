@@ -37,7 +37,6 @@ checked, as are the modules and data the run needs, before any training starts.
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import math
 import os
@@ -68,6 +67,7 @@ from pyro_logits.runs import (
     RunLock,
     atomic_write,
     claim_run_dir,
+    exit_in_one_line,
     nonnegative_int,
     positive_float,
     positive_int,
@@ -288,24 +288,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     wall_start = time.perf_counter()
     lock = _start(args)
     try:
-        parallel = init_data_parallel(args.device, timeout_s=args.dist_timeout)
-        run = Run(args, _config(args), _device(args, parallel), parallel)
-        results = _train_and_report(run, wall_start)
-        if parallel is not None:
-            parallel.close()
-        return results
-    except KeyboardInterrupt:
-        raise SystemExit(
-            f"interrupted; the last finished epoch is in {args.out / 'checkpoint.pt'}: "
-            f"continue with --resume"
-        ) from None
-    except OSError as error:
-        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        raise SystemExit(
-            f"no space left to write {error.filename or args.out}; the files written before "
-            f"are kept: free some space and continue with --resume"
-        ) from None
+        with exit_in_one_line(args.out / "checkpoint.pt"):
+            parallel = init_data_parallel(args.device, timeout_s=args.dist_timeout)
+            run = Run(args, _config(args), _device(args, parallel), parallel)
+            results = _train_and_report(run, wall_start)
+            if parallel is not None:
+                parallel.close()
+            return results
     finally:
         if lock is not None:
             lock.release()
@@ -500,13 +489,13 @@ def _train(
             with torch.random.fork_rng(devices=[run.device] if run.device.type == "cuda" else []):
                 quick = clf.predict_log_probs(as_input(x_test), num_samples=4)
             line += f"  test acc {100 * metrics.accuracy(quick, y_test):.2f}% (4 samples)"
-        run.say(line, flush=True)
         if run.main_process:
             extra = {"config": run.config, "history": run.history}
             extra["shift_rng"] = run.shifts.get_state()
             if plain is not None and args.arch == "lenet":
                 extra["plain"] = plain.state_dict()
             clf.save(run.checkpoint, extra=extra)
+        run.say(line, flush=True)
         if run.parallel is not None:
             run.parallel.barrier()  # the checkpoint is complete before any process goes on
 

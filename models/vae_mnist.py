@@ -26,7 +26,6 @@ locks it (a second run into it is refused at once).
 from __future__ import annotations
 
 import argparse
-import errno
 import itertools
 import json
 import time
@@ -44,6 +43,7 @@ from pyro_logits.datasets import load_mnist
 from pyro_logits.runs import (
     atomic_write,
     claim_run_dir,
+    exit_in_one_line,
     nonnegative_int,
     positive_float,
     positive_int,
@@ -189,19 +189,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     except ValueError as error:
         run_dir_error(build_parser(), error)
     try:
-        return _run(args, wall_start)
-    except KeyboardInterrupt:
-        raise SystemExit(
-            f"interrupted; the last finished epoch is in {args.out / 'checkpoint.pt'}: "
-            f"continue with --resume"
-        ) from None
-    except OSError as error:
-        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        raise SystemExit(
-            f"no space left to write {error.filename or args.out}; the files written before "
-            f"are kept: free some space and continue with --resume"
-        ) from None
+        with exit_in_one_line(args.out / "checkpoint.pt"):
+            return _run(args, wall_start)
     finally:
         lock.release()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -150,6 +151,7 @@ def test_kl_warmup_is_a_training_flag_and_older_checkpoints_resume_without_it(
         (["--resume", "--overwrite"], "--resume and --overwrite contradict each other"),
         (["--prior-scale", "he", "0.1"], "--prior-scale he stands alone"),
         (["--prior-scale", "hi"], "argument --prior-scale: expected a finite number > 0"),
+        (["--data-dir", "/no/mnist/here"], "--data-dir /no/mnist/here is not a directory"),
     ],
 )
 def test_bad_flags_are_usage_errors_before_any_data_is_read(flags, message, tmp_path) -> None:
@@ -343,3 +345,94 @@ def test_a_lenet_checkpoint_without_the_plain_nets_state_is_refused(
     assert resumed.returncode == 1 and "Traceback" not in resumed.stderr
     assert "the state of the plain LeNet trained alongside" in resumed.stderr
     assert "resume with --no-baseline" in resumed.stderr
+
+
+BLOCK_MATPLOTLIB = """
+import sys
+
+
+class _NoMatplotlib:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "matplotlib":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _NoMatplotlib())
+"""
+
+
+@pytest.mark.parametrize("script", ["bnn_mnist.py", "vae_mnist.py"])
+def test_a_missing_plotting_module_stops_the_run_before_it_starts(
+    script: str, tmp_path: Path
+) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(BLOCK_MATPLOTLIB)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT.parent / script),
+            "--data-dir",
+            str(tmp_path),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        "Expected the module 'matplotlib' (for the plots and progress bars of the run) but it "
+        "cannot be imported; pip install matplotlib, or pip install 'pyro-logits[examples]'."
+    ).replace("plots", "plot" if script == "vae_mnist.py" else "plots")
+    assert not out.exists()  # nothing trained, nothing written
+
+
+def test_a_refused_resume_is_refused_before_any_data_is_read(tmp_path: Path) -> None:
+    # The data dir holds no MNIST: a resume that read the data first would fail on it.
+    out = tmp_path / "run"
+    clf = BNNClassifier(BayesianMLP(784, (16,), 10))
+    config = {"batch_size": 64, "hidden": [16], "seed": 3}
+    extra = {"config": config, "history": {"loss": [], "seconds_per_epoch": []}}
+    extra["shift_rng"] = torch.Generator().get_state()
+    clf.save(out / "checkpoint.pt", extra=extra)
+    flags = ["--data-dir", str(tmp_path), "--hidden", "16", "--resume", "--out", str(out)]
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), *flags, "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "these differ" in result.stderr and "MNIST" not in result.stderr
+
+
+@pytest.mark.mnist
+def test_ctrl_c_ends_the_run_in_one_line_and_it_resumes(mnist_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    flags = [
+        *("--data-dir", str(mnist_dir), "--train-size", "20000", "--test-size", "200"),
+        *("--hidden", "64", "--epochs", "20", "--num-samples", "2", "--shift-test-samples", "2"),
+        *("--threads", "1", "--no-progress", "--eval-every", "0", "--out", str(out)),
+    ]
+    run = subprocess.Popen(
+        [sys.executable, "-u", str(SCRIPT), *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert run.stdout is not None
+    line = run.stdout.readline()
+    assert line.startswith("epoch   1/20"), line
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 1 and "Traceback" not in stderr, stderr
+    assert stderr.strip().startswith("interrupted; the last finished epoch is in ")
+    assert stderr.strip().endswith("continue with --resume")
+    assert not (out / ".lock").exists() and not list(out.glob(".*.part"))
+    clf = BNNClassifier(BayesianMLP(784, (64,), 10))
+    assert clf.load(out / "checkpoint.pt")["history"]["loss"]  # a whole, checked checkpoint

@@ -337,7 +337,7 @@ class BNNClassifier:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything a resumed run needs: params, Adam's state, epoch and random states."""
-        store = pyro.get_param_store()
+        params = self._params()  # created first if need be, so the random states come after
         rng: dict[str, Any] = {
             "torch": torch.get_rng_state(),
             "shuffle": self.generator.get_state(),
@@ -349,9 +349,8 @@ class BNNClassifier:
             "epoch": self.epoch,
             "estimator": self.estimator,
             "params": {
-                name: store[name].detach().clone()
-                for name in self.guide.param_names
-                if name in store
+                name: param.detach().clone()
+                for name, param in zip(self.guide.param_names, params, strict=True)
             },
             "optimizer": self.optim.get_state(),
             "rng": rng,

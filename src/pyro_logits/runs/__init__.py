@@ -22,6 +22,7 @@ from pyro_logits.runs.arguments import (
 from pyro_logits.runs.directory import (
     RunLock,
     claim_run_dir,
+    exit_in_one_line,
     prepare_run_dir,
     remove_partial_files,
     run_dir_error,
@@ -32,6 +33,7 @@ __all__ = [
     "RunLock",
     "atomic_write",
     "claim_run_dir",
+    "exit_in_one_line",
     "nonnegative_float",
     "nonnegative_int",
     "positive_float",

@@ -11,16 +11,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import fcntl
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
 
 from pyro_logits._atomic import ensure_writable_dir
 
-__all__ = ["RunLock", "claim_run_dir", "prepare_run_dir", "remove_partial_files", "run_dir_error"]
+__all__ = [
+    "RunLock",
+    "claim_run_dir",
+    "exit_in_one_line",
+    "prepare_run_dir",
+    "remove_partial_files",
+    "run_dir_error",
+]
 
 LOCK_NAME = ".lock"
 
@@ -245,3 +253,31 @@ def claim_run_dir(
         lock.release()
         raise
     return lock
+
+
+@contextlib.contextmanager
+def exit_in_one_line(checkpoint: Path) -> Iterator[None]:
+    """End a run on Ctrl-C or a full disk with one line: what was kept and how to go on.
+
+    Raises
+    ------
+    SystemExit
+        With that line (exit status 1) in place of ``KeyboardInterrupt`` or an ``OSError``
+        of a full disk or quota; other errors pass through.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        kept = (
+            f"the last finished epoch is in {checkpoint}: continue with --resume"
+            if checkpoint.exists()
+            else "no epoch had finished: start the run again"
+        )
+        raise SystemExit(f"interrupted; {kept}") from None
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise SystemExit(
+            f"no space left to write {error.filename or checkpoint.parent}; the files written "
+            f"before are kept: free some space and continue with --resume"
+        ) from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import platform
 from typing import Any
 
@@ -32,20 +32,22 @@ def synchronize(device: torch.device) -> None:
 
 
 def require_modules(*names: str, why: str) -> None:
-    """Check at start-up that modules a run needs at its end can be imported.
+    """Check at start-up that modules a run needs at its end import, so it fails in a second.
 
     Raises
     ------
     ModuleNotFoundError
-        Naming the first missing module, why it is needed and how to install it.
+        Naming the first module that does not import, why it is needed and how to install it.
     """
     for name in names:
-        if importlib.util.find_spec(name) is None:
+        try:
+            importlib.import_module(name)
+        except ImportError:
             raise ModuleNotFoundError(
-                f"Expected the module {name!r} ({why}) but it is not installed; "
+                f"Expected the module {name!r} ({why}) but it cannot be imported; "
                 f"pip install {name}, or pip install 'pyro-logits[examples]'.",
                 name=name,
-            )
+            ) from None
 
 
 def progress_bar(total: int, desc: str, *, disable: bool = False) -> Any:
