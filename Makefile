@@ -2,6 +2,7 @@
 #   make demo   trains and evaluates the reference Bayesian neural network on MNIST
 #   make test   runs the test suite
 #   make vae    trains the example VAE (models/vae_mnist.py) on binarised MNIST
+#   make docs   builds the documentation site into docs/_build/html
 # Override TORCH_SPEC to pick another torch build, e.g. make test TORCH_SPEC='torch==2.5.1'.
 
 PYTHON ?= python3
@@ -15,7 +16,7 @@ TEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.pyro-logits-installed
 
-.PHONY: demo test vae lint setup clean
+.PHONY: demo test vae lint docs setup clean
 
 setup: $(STAMP)
 
@@ -45,9 +46,16 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(TEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src lint tests models benchmarks
-	$(BIN)/ruff format --check src lint tests models benchmarks
+	$(BIN)/ruff check src lint tests models benchmarks docs
+	$(BIN)/ruff format --check src lint tests models benchmarks docs
 	$(BIN)/mypy
+
+# The documentation site: the results page from the reference runs' JSON, then Sphinx, warnings
+# as errors, offline (docs/_inventories holds what intersphinx links to).
+docs: $(STAMP)
+	$(BIN)/python docs/build_results.py
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs/_build/html/index.html"
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -14,17 +14,29 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent / "_inventories"
 
 # (project, version, {name: (role, address relative to the site's root)})
-PYTHON_EXCEPTIONS = (
-    "ValueError TypeError RuntimeError FloatingPointError OSError ModuleNotFoundError "
-    "FileNotFoundError SystemExit KeyboardInterrupt UserWarning Warning"
-).split()
+PYTHON_EXCEPTIONS = [
+    "ValueError",
+    "TypeError",
+    "RuntimeError",
+    "FloatingPointError",
+    "OSError",
+    "ModuleNotFoundError",
+    "FileNotFoundError",
+    "SystemExit",
+    "KeyboardInterrupt",
+    "UserWarning",
+    "Warning",
+]
 INVENTORIES: dict[str, tuple[str, str, dict[str, tuple[str, str]]]] = {
     "python": (
         "Python",
         "3",
         {
             **{name: ("py:exception", "library/exceptions.html#$") for name in PYTHON_EXCEPTIONS},
-            **{name: ("py:class", "library/functions.html#$") for name in ("int", "float", "bool", "str")},
+            **{
+                name: ("py:class", "library/functions.html#$")
+                for name in ("int", "float", "bool", "str")
+            },
             **{name: ("py:class", "library/stdtypes.html#$") for name in ("tuple", "list", "dict")},
             "pathlib.Path": ("py:class", "library/pathlib.html#$"),
             "argparse.ArgumentParser": ("py:class", "library/argparse.html#$"),
@@ -119,6 +131,7 @@ def inventory(project: str, version: str, objects: dict[str, tuple[str, str]]) -
 
 
 def main() -> None:
+    """Write the three inventories."""
     HERE.mkdir(exist_ok=True)
     for key, (project, version, objects) in INVENTORIES.items():
         (HERE / f"{key}.inv").write_bytes(inventory(project, version, objects))

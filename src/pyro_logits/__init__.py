@@ -8,6 +8,8 @@ metrics :mod:`pyro_logits.metrics`; the static linter is its own package,
 :mod:`pyro_logits_lint`.
 """
 
+from pyro_logits_lint import __version__ as __version__  # one version, kept with the linter
+
 from pyro_logits.checks import (
     Diagnosis,
     LogitsAsLogProbsWarning,
@@ -34,8 +36,6 @@ from pyro_logits.convert import (
 from pyro_logits.likelihoods import bernoulli, categorical
 from pyro_logits.messenger import CheckLogitsMessenger, check_logits
 from pyro_logits.observe import observe_bernoulli, observe_categorical
-
-__version__ = "0.1.0"
 
 __all__ = [
     "CheckLogitsMessenger",

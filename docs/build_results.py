@@ -1,0 +1,237 @@
+"""Write the results page (``docs/results/index.md``) from the reference runs' JSON.
+
+Every number on the page is read from a file under ``docs/results/runs/``: the
+``metrics.json`` of ``models/bnn_mnist.py`` and ``models/vae_mnist.py`` runs and the
+``shift_summary.json`` of ``models/shift_summary.py``, copied there with the plots the runs drew.
+``make docs`` runs this script before Sphinx; after new reference runs, copy their output
+directories in (``python docs/build_results.py --add RUN_DIR NAME``) and build again.
+
+Run: ``python docs/build_results.py [--runs DIR] [--out FILE] [--add RUN_DIR NAME]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RUNS = HERE / "results" / "runs"
+OUT = HERE / "results" / "index.md"
+KEPT = ("metrics.json", "shift_summary.json", "reliability.png", "entropy_hist.png")
+KEPT += ("shift_test.png", "samples.png", "shift_summary.png")
+CORRUPTION_TITLES = {
+    "clean": "clean",
+    "gaussian_blur": "blur",
+    "shot_noise": "shot",
+    "impulse_noise": "impulse",
+    "rotation": "rotation",
+    "translation": "translation",
+    "contrast": "contrast",
+    "inversion": "inversion",
+}
+
+
+def table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> list[str]:
+    """A Markdown table."""
+    head = list(header)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def pct(value: float) -> str:
+    """A fraction as a percentage with two decimals."""
+    return f"{100 * value:.2f}%"
+
+
+def load(runs: Path) -> dict[str, dict[str, Any]]:
+    """Each run directory's JSON, by directory name."""
+    found = {}
+    for directory in sorted(p for p in runs.iterdir() if p.is_dir()):
+        for name in ("metrics.json", "shift_summary.json"):
+            if (directory / name).is_file():
+                found[directory.name] = json.loads((directory / name).read_text())
+    return found
+
+
+def bnn_section(name: str, m: dict[str, Any], runs_dir: Path) -> list[str]:
+    """A Bayesian network's run: scores, times, the shift test, its plots."""
+    c = m["config"]
+    lines = [f"## `{name}`: {c['arch']}, seed {c['seed']}", ""]
+    lines += [
+        f"`{describe_flags(c)}`; {m['epochs']} epochs, {m['world_size']} process(es), "
+        f"{m['wall_minutes']:.1f} minutes in all on the machine it ran on; torch "
+        f"{m['versions']['torch']}, Pyro {m['versions']['pyro']}.",
+        "",
+    ]
+    ood = m["ood_auroc"]
+    ratio = m["seconds_per_epoch_ratio_to_baseline"]
+    header = ["test accuracy", "test NLL", "ECE (15 bins)", "Brier", "OOD AUROC rotated / noise"]
+    header += ["s/epoch (median)", "ratio to the plain network"]
+    lines += table(
+        header,
+        [
+            [
+                pct(m["test_accuracy"]),
+                f"{m['test_nll']:.4f}",
+                pct(m["test_ece"]),
+                f"{m['test_brier']:.4f}",
+                f"{ood['rotated']:.3f} / {ood['noise']:.3f}",
+                f"{statistics.median(m['seconds_per_epoch']):.2f}",
+                f"{ratio:.2f}x" if ratio else "-",
+            ]
+        ],
+    )
+    lines += shift_table(m)
+    for png, title in (
+        ("reliability.png", "Reliability diagram"),
+        ("entropy_hist.png", "Predictive entropy"),
+        ("shift_test.png", "Shift test"),
+    ):
+        if (runs_dir / name / png).is_file():
+            lines += [f"![{title}, {name}](runs/{name}/{png})", ""]
+    return lines
+
+
+def shift_table(m: dict[str, Any]) -> list[str]:
+    """Accuracy and NLL of each network on the clean and each corrupted test set."""
+    shift = m["shift_test"]
+    names = list(shift)
+    rows = []
+    for net in ("bnn", "plain"):
+        if net in shift[names[0]]:
+            rows.append([f"{net} accuracy", *(pct(shift[n][net]["accuracy"]) for n in names)])
+            rows.append([f"{net} NLL", *(f"{shift[n][net]['nll']:.4f}" for n in names)])
+    diffs = m.get("shift_test_nll_difference") or {}
+    if diffs:
+        rows.append(
+            ["NLL bnn - plain [95%]"]
+            + [
+                f"{diffs[n]['mean']:+.4f} [{diffs[n]['low']:+.4f}, {diffs[n]['high']:+.4f}]"
+                for n in names
+            ]
+        )
+    samples = m.get("shift_test_samples")
+    header = [f"shift test ({samples} samples)", *(CORRUPTION_TITLES.get(n, n) for n in names)]
+    return table(header, rows)
+
+
+def describe_flags(config: dict[str, Any]) -> str:
+    """The training flags of a run, as its command line would give them."""
+    keys = ("arch", "epochs", "batch_size", "lr", "lr_decay", "kl_weight", "estimator", "shift")
+    return " ".join(f"--{k.replace('_', '-')} {config[k]}" for k in keys if k in config)
+
+
+def seeds_section(runs: dict[str, dict[str, Any]]) -> list[str]:
+    """The LeNet runs that differ in the seed alone: one row each and the mean."""
+    lenet = {n: m for n, m in runs.items() if m.get("config", {}).get("arch") == "lenet"}
+    if len(lenet) < 2:
+        return []
+    keys = ("test_accuracy", "test_nll", "test_ece")
+    rows = [
+        [m["config"]["seed"], pct(m[keys[0]]), f"{m[keys[1]]:.4f}", pct(m[keys[2]])]
+        for m in lenet.values()
+    ]
+    means = [statistics.fmean(m[k] for m in lenet.values()) for k in keys]
+    rows.append(["mean", pct(means[0]), f"{means[1]:.4f}", pct(means[2])])
+    return ["## The Bayesian LeNet over seeds", "", *table(["seed", *keys], rows)]
+
+
+def shift_summary_section(name: str, s: dict[str, Any], runs_dir: Path) -> list[str]:
+    """The shift test over seeds: mean NLL of each network and the verdicts."""
+    rows = []
+    for corruption, row in s["shift_test"].items():
+        diff = row.get("nll_difference", {})
+        rows.append(
+            [
+                CORRUPTION_TITLES.get(corruption, corruption),
+                f"{row['bnn']['nll']['mean']:.4f}",
+                f"{row['plain']['nll']['mean']:.4f}",
+                f"{row['bnn_lower_nll_in']} of {len(s['seeds'])}",
+                diff.get("bnn_lower_beyond_noise_in", "-"),
+                diff.get("plain_lower_beyond_noise_in", "-"),
+                diff.get("within_noise_in", "-"),
+            ]
+        )
+    header = ["test set", "NLL bnn (mean)", "NLL plain (mean)", "bnn lower in"]
+    header += ["bnn lower beyond noise", "plain lower beyond noise", "within noise"]
+    lines = [f"## Shift test over seeds {s['seeds']} (`{name}`)", ""]
+    lines += [
+        "Beyond the test set's noise: the paired bootstrap interval of the NLL difference "
+        "(95%, over the test images) excludes 0.",
+        "",
+    ]
+    lines += table(header, rows)
+    if (runs_dir / name / "shift_summary.png").is_file():
+        lines += [f"![Shift test over seeds](runs/{name}/shift_summary.png)", ""]
+    return lines
+
+
+def vae_section(name: str, m: dict[str, Any], runs_dir: Path) -> list[str]:
+    """The VAE's run: its test ELBO and samples."""
+    lines = [f"## `{name}`: the VAE", ""]
+    rows = [
+        [
+            f"{m['test_elbo_nats_per_image']:.2f}",
+            m["epochs"],
+            f"{statistics.median(m['seconds']):.2f}",
+            f"{m['wall_minutes']:.1f}",
+        ]
+    ]
+    lines += table(["test ELBO (nats/image)", "epochs", "s/epoch (median)", "minutes"], rows)
+    lines += [f"Binarisation: {m['binarisation']}.", ""]
+    if (runs_dir / name / "samples.png").is_file():
+        lines += [f"![VAE samples](runs/{name}/samples.png)", ""]
+    return lines
+
+
+def page(runs: dict[str, dict[str, Any]], runs_dir: Path) -> str:
+    """The whole results page, in Markdown."""
+    lines = [
+        "# Results of the reference runs",
+        "",
+        "Generated by `docs/build_results.py` from the JSON the runs wrote (under "
+        "`docs/results/runs/`); the scripts, flags and versions are those each section names. "
+        "Times depend on the machine and its load.",
+        "",
+    ]
+    for name, m in runs.items():
+        if "test_elbo_nats_per_image" in m:
+            lines += vae_section(name, m, runs_dir)
+        elif "shift_test" in m and "config" in m:
+            lines += bnn_section(name, m, runs_dir)
+    lines += seeds_section(runs)
+    for name, m in runs.items():
+        if "seeds" in m:
+            lines += shift_summary_section(name, m, runs_dir)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def add(run_dir: Path, name: str, runs: Path) -> None:
+    """Copy a run's JSON and plots into ``runs / name``."""
+    target = runs / name
+    target.mkdir(parents=True, exist_ok=True)
+    for file in KEPT:
+        if (run_dir / file).is_file():
+            shutil.copy2(run_dir / file, target / file)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Copy the runs given with ``--add``, then write the page."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=Path, default=RUNS)
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--add", nargs=2, metavar=("RUN_DIR", "NAME"), action="append")
+    args = parser.parse_args(argv)
+    for run_dir, name in args.add or []:
+        add(Path(run_dir), name, args.runs)
+    args.out.write_text(page(load(args.runs), args.runs))
+
+
+if __name__ == "__main__":
+    main()

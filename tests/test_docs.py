@@ -1,0 +1,124 @@
+"""The README's and the documentation's examples run as written and do what the text says."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pyro
+import pytest
+from helpers import REPO_ROOT
+
+import pyro_logits as pl
+
+README = REPO_ROOT / "README.md"
+DOCS = REPO_ROOT / "docs"
+LINT_EXAMPLE = re.compile(r"# (PL\d{3}): (bad|fixed)\n")
+
+
+def python_blocks(path: Path) -> list[str]:
+    """The ```python blocks of a Markdown file, but the linter's rule examples."""
+    blocks = re.findall(r"```python\n(.*?)```", path.read_text(), re.S)
+    return [block for block in blocks if not LINT_EXAMPLE.match(block)]
+
+
+def run_blocks(path: Path) -> list[warnings.WarningMessage]:
+    """Run a file's blocks in order, in one namespace; return the warnings they gave."""
+    namespace: dict[str, object] = {}
+    pyro.clear_param_store()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i, block in enumerate(python_blocks(path)):
+            exec(compile(block, f"{path.name} block {i}", "exec"), namespace)
+    return caught
+
+
+def logits_warnings(caught: list[warnings.WarningMessage]) -> list[type[Warning]]:
+    return [w.category for w in caught if issubclass(w.category, pl.LogitsWarning)]
+
+
+def test_readme_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
+    assert len(python_blocks(README)) == 3
+    caught = run_blocks(README)
+    out = capsys.readouterr().out
+    assert out == "468.75\n(5, 10)\n"
+    # The checks example misuses softmax output twice, and is told so once each.
+    assert logits_warnings(caught) == [pl.ProbsAsLogitsWarning] * 2
+    found = [w for w in caught if issubclass(w.category, pl.LogitsWarning)]
+    assert "sample site 'obs'" in str(found[0].message)
+    assert str(found[1].message).startswith("F.cross_entropy (called by nn.CrossEntropyLoss)")
+
+
+def test_the_readme_stays_within_its_budget() -> None:
+    assert len(README.read_text().splitlines()) <= 300
+
+
+def test_helpers_guide_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
+    caught = run_blocks(DOCS / "guide" / "helpers.md")
+    out = capsys.readouterr().out
+    assert out.startswith("468.75\n")
+    assert "468.75 torch.Size([128])\n" in out  # the VAE's site, in its own subsampled plate
+    assert logits_warnings(caught) == []
+
+
+def test_checks_guide_examples_run() -> None:
+    caught = run_blocks(DOCS / "guide" / "checks.md")
+    assert logits_warnings(caught) == [pl.ProbsAsLogitsWarning] * 2
+
+
+@pytest.mark.parametrize("page", ["guide/bnn.md", "results/lenet-trials.md"])
+def test_bnn_pages_examples_run(page: str) -> None:
+    assert python_blocks(DOCS / page) or page == "guide/bnn.md"
+    assert logits_warnings(run_blocks(DOCS / page)) == []
+
+
+def test_every_python_block_of_the_docs_is_run_by_a_test() -> None:
+    tested = {"guide/helpers.md", "guide/checks.md", "guide/bnn.md", "results/lenet-trials.md"}
+    with_blocks = {
+        str(path.relative_to(DOCS)) for path in DOCS.rglob("*.md") if python_blocks(path)
+    }
+    assert with_blocks <= tested, with_blocks - tested
+
+
+def _lint_examples() -> list[tuple[str, str, str]]:
+    text = (DOCS / "guide" / "lint.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    examples = []
+    for block in blocks:
+        marker = LINT_EXAMPLE.match(block)
+        if marker:
+            examples.append((marker[1], marker[2], block))
+    return examples
+
+
+def test_the_linter_guide_has_a_bad_and_a_fixed_example_per_rule() -> None:
+    rules = subprocess.run(
+        [sys.executable, "-m", "pyro_logits_lint", "--list-rules"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    codes = [line.split()[0] for line in rules.splitlines() if line.split()[0] != "PL000"]
+    assert sorted((code, kind) for code, kind, _ in _lint_examples()) == sorted(
+        (code, kind) for code in codes for kind in ("bad", "fixed")
+    )
+
+
+@pytest.mark.parametrize(("code", "kind", "source"), _lint_examples())
+def test_the_linter_guides_examples_give_what_they_say(
+    code: str, kind: str, source: str, tmp_path: Path
+) -> None:
+    path = tmp_path / f"{code.lower()}_{kind}.py"
+    path.write_text(source)
+    result = subprocess.run(
+        [sys.executable, "-m", "pyro_logits_lint", "--format", "json", "--exit-zero", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = {row["code"] for row in json.loads(result.stdout)}
+    assert found == ({code} if kind == "bad" else set()), result.stdout
