@@ -49,6 +49,7 @@ from typing import Any
 
 import pyro
 import torch
+from torch import nn
 
 import pyro_logits
 from pyro_logits import metrics, plots
@@ -58,6 +59,7 @@ from pyro_logits.bnn import (
     BayesianNetwork,
     BNNClassifier,
     DataParallel,
+    MeanFieldGuide,
     init_data_parallel,
 )
 from pyro_logits.bnn.baseline import PlainNetwork, lenet, plain_mlp
@@ -72,6 +74,7 @@ from pyro_logits.runs import (
     positive_float,
     positive_int,
     progress_bar,
+    read_checkpoint,
     require_modules,
     run_dir_error,
     synchronize,
@@ -104,10 +107,17 @@ TRAINING_KEYS = (
     "arch",
     "shift",
     "average_from",
+    "init_from",
+    "init_scale_fraction",
 )
 # Training flags added after the first runs, with the value those runs used: a checkpoint
 # written before a flag existed resumes under that value.
-EARLIER_RUNS_USED = {"kl_warmup": 0, "average_from": 0}
+EARLIER_RUNS_USED = {
+    "kl_warmup": 0,
+    "average_from": 0,
+    "init_from": None,
+    "init_scale_fraction": 0.1,
+}
 
 
 # Defaults that depend on --arch, each measured on the full training set and 10,000 test images
@@ -173,6 +183,12 @@ FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         "help": "lr factor per epoch " + _per_arch("lr_decay")}),
     (("--init-scale",), {"type": positive_float, "default": 5e-3,
         "help": "initial posterior std of every weight"}),
+    (("--init-from",), {"type": Path, "default": None,
+        "help": "start the posterior from a trained plain network of the same shape: the "
+        "checkpoint of an --arch lenet run (its plain LeNet) or a file of the network's "
+        "state_dict (torch.save)"}),
+    (("--init-scale-fraction",), {"type": positive_float, "default": 0.1,
+        "help": "with --init-from: initial posterior std relative to each weight's magnitude"}),
     (("--kl-weight",), {"type": positive_float, "default": SUPPRESS,
         "help": "weight of the KL term; 1 is the exact ELBO, less tempers the posterior "
         + _per_arch("kl_weight")}),
@@ -234,6 +250,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(
             f"--train-size must be at most 60000 (MNIST's training set), got {args.train_size}"
         )
+    if args.init_from is not None and not args.init_from.is_file():
+        parser.error(f"--init-from {args.init_from} is not a file")
     if args.data_dir is not None and not args.data_dir.is_dir():
         parser.error(f"--data-dir {args.data_dir} is not a directory; give the MNIST files' one")
     return args
@@ -245,6 +263,7 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
     if len(set(args.prior_scale)) == 1:  # one scale for every layer, however it was spelt
         config["prior_scale"] = args.prior_scale[:1]
     config["data_dir"] = str(args.data_dir) if args.data_dir is not None else None
+    config["init_from"] = str(args.init_from) if args.init_from is not None else None
     config["out"] = str(args.out)
     config["average_from"] = average_from(args)
     return config
@@ -347,8 +366,17 @@ def _classifier(run: Run) -> BNNClassifier:
         )
     else:
         model = BayesianMLP(784, args.hidden, 10, prior_scale=prior_scale)
+    guide = None
+    if args.init_from is not None:
+        guide = MeanFieldGuide.from_trained(
+            model,
+            _trained_network(args, model),
+            scale_fraction=args.init_scale_fraction,
+            device=run.device,
+        )
     return BNNClassifier(
         model,
+        guide=guide,
         estimator=args.estimator,
         lr=args.lr,
         lr_decay=args.lr_decay,
@@ -360,6 +388,29 @@ def _classifier(run: Run) -> BNNClassifier:
         device=run.device,
         data_parallel=run.parallel,
     )
+
+
+def _trained_network(args: argparse.Namespace, model: BayesianNetwork) -> nn.Module:
+    """The plain network of ``--init-from``: a run's plain LeNet, or a saved state_dict."""
+    path = args.init_from
+    try:
+        state = read_checkpoint(path, ("extra",))["extra"].get("plain", {}).get("net")
+        if state is None:
+            raise SystemExit(f"--init-from {path} is a checkpoint without a plain network")
+    except ValueError:  # not a pyro-logits checkpoint: a torch.save'd state_dict
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # torch raises many kinds on a file that is not its own
+            raise SystemExit(f"--init-from {path} cannot be read: {error}") from None
+    net = lenet() if args.arch == "lenet" else plain_mlp((784, *args.hidden, 10))
+    try:
+        net.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as error:
+        raise SystemExit(
+            f"--init-from {path} is not a network of this shape ({args.arch}): "
+            f"{str(error).splitlines()[0]}"
+        ) from None
+    return net
 
 
 def _resume(run: Run, clf: BNNClassifier) -> dict[str, Any] | None:

@@ -349,3 +349,78 @@ def test_nll_difference_at_the_smallest_accepted_sizes() -> None:
     b = torch.tensor([[0.5, 0.5], [0.5, 0.5]]).log()
     diff = metrics.nll_difference(a, b, torch.tensor([0, 1]), num_resamples=100)
     assert diff.low < diff.mean < diff.high
+
+
+def _brute_force_average_precision(scores_in: list[float], scores_out: list[float]) -> float:
+    # Every distinct score as a threshold, from the highest down, in exact fractions.
+    from fractions import Fraction
+
+    pairs = [(s, 0) for s in scores_in] + [(s, 1) for s in scores_out]
+    total, previous_recall = Fraction(0), Fraction(0)
+    for threshold in sorted({s for s, _ in pairs}, reverse=True):
+        flagged = [label for s, label in pairs if s >= threshold]
+        recall = Fraction(sum(flagged), len(scores_out))
+        total += (recall - previous_recall) * Fraction(sum(flagged), len(flagged))
+        previous_recall = recall
+    return float(total)
+
+
+def _brute_force_fpr(scores_in: list[float], scores_out: list[float], tpr: float) -> float:
+    # The lowest FPR over all thresholds that reach the TPR.
+    best = 1.0
+    for threshold in sorted(set(scores_in) | set(scores_out)):
+        found = sum(s >= threshold for s in scores_out) / len(scores_out)
+        if found >= tpr - 1e-12:
+            best = min(best, sum(s >= threshold for s in scores_in) / len(scores_in))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_aupr_and_fpr_match_brute_force_references(seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    # Rounded scores make ties, which both references count as thresholds of their own.
+    scores_in = (torch.randn(37, generator=g, dtype=torch.float64) * 4).round() / 4
+    scores_out = (torch.randn(23, generator=g, dtype=torch.float64) * 4 + 2).round() / 4
+    ins, outs = scores_in.tolist(), scores_out.tolist()
+    assert metrics.aupr(scores_in, scores_out) == pytest.approx(
+        _brute_force_average_precision(ins, outs), abs=1e-12
+    )
+    for tpr in (0.5, 0.95, 1.0):
+        assert metrics.fpr_at_tpr(scores_in, scores_out, tpr=tpr) == pytest.approx(
+            _brute_force_fpr(ins, outs, tpr), abs=1e-12
+        )
+
+
+def test_ood_scores_separate_perfectly_and_not_at_all() -> None:
+    confident = torch.tensor([[0.99, 0.01], [0.02, 0.98], [0.97, 0.03]]).log()
+    unsure = torch.tensor([[0.6, 0.4], [0.5, 0.5]]).log()
+    assert metrics.ood_scores(confident, unsure) == {
+        "auroc": 1.0,
+        "aupr_out": 1.0,
+        "aupr_in": 1.0,
+        "fpr_at_95_tpr": 0.0,
+    }
+    same = metrics.ood_scores(confident, confident)
+    assert same["auroc"] == 0.5 and same["fpr_at_95_tpr"] == 1.0
+    assert same["aupr_out"] == pytest.approx(0.5)  # chance: the share of positives
+    with pytest.raises(ValueError, match=r"Expected tpr in \(0, 1\] but got 0"):
+        metrics.fpr_at_tpr(torch.ones(2), torch.ones(2), tpr=0)
+
+
+def test_adaptive_ece_matches_a_float64_reference() -> None:
+    g = torch.Generator().manual_seed(3)
+    log_probs = torch.log_softmax(torch.randn(103, 4, generator=g, dtype=torch.float64) * 3, -1)
+    labels = torch.randint(4, (103,), generator=g)
+    confidence, predicted = log_probs.exp().max(-1)
+    order = confidence.argsort()
+    expected = 0.0
+    for bin_ in order.tensor_split(10):  # equal mass: 10 or 11 examples a bin
+        hits = (predicted[bin_] == labels[bin_]).double()
+        expected += len(bin_) * abs(hits.mean().item() - confidence[bin_].mean().item())
+    expected /= 103
+    got = metrics.adaptive_calibration_error(log_probs, labels, n_bins=10)
+    assert got == pytest.approx(expected, abs=1e-12)
+    # With one example a bin it is the mean gap between confidence and correctness.
+    per_example = metrics.adaptive_calibration_error(log_probs, labels, n_bins=103)
+    gaps = (confidence - (predicted == labels).double()).abs().mean().item()
+    assert per_example == pytest.approx(gaps, abs=1e-12)

@@ -51,6 +51,12 @@ def test_script_trains_evaluates_and_writes_its_outputs(mnist_dir: Path, tmp_pat
     for key in ("test_accuracy", "test_nll", "test_ece", "test_brier", "config", "versions"):
         assert key in metrics
     assert set(metrics["ood_auroc"]) == {"rotated", "noise", "mean"}
+    for name, scores in metrics["ood_detection"].items():
+        assert scores["auroc"] == metrics["ood_auroc"][name]
+        assert set(scores) == {"auroc", "aupr_in", "aupr_out", "fpr_at_95_tpr"}
+        assert all(0 <= value <= 1 for value in scores.values())
+    assert 0 <= metrics["test_ece_adaptive"] <= 1
+    assert "OOD AUPR in / out, FPR@95 (noise)" in result.stdout
     assert len(metrics["seconds_per_epoch"]) == 1
     assert metrics["seconds_per_epoch_ratio_to_baseline"] > 0
     assert metrics["config"]["train_size"] == 2000 and metrics["config"]["num_samples"] == 4
@@ -436,3 +442,38 @@ def test_ctrl_c_ends_the_run_in_one_line_and_it_resumes(mnist_dir: Path, tmp_pat
     assert not (out / ".lock").exists() and not list(out.glob(".*.part"))
     clf = BNNClassifier(BayesianMLP(784, (64,), 10))
     assert clf.load(out / "checkpoint.pt")["history"]["loss"]  # a whole, checked checkpoint
+
+
+@pytest.mark.mnist
+def test_init_from_starts_the_bayesian_net_where_a_trained_plain_net_is(
+    mnist_dir: Path, tmp_path: Path
+) -> None:
+    common = [
+        *("--data-dir", mnist_dir, "--arch", "lenet", "--train-size", "512", "--test-size", "300"),
+        *("--num-samples", "8", "--shift-test-samples", "2", "--threads", "2", "--no-progress"),
+        *("--eval-every", "0"),
+    ]
+    _run(*common, "--epochs", "1", "--out", tmp_path / "plain")
+    trained = json.loads((tmp_path / "plain" / "metrics.json").read_text())
+    plain_accuracy = trained["shift_test"]["clean"]["plain"]["accuracy"]
+    # No training at all: the Bayesian net predicts with the trained plain LeNet's weights.
+    _run(
+        *common,
+        *("--epochs", "0", "--init-from", tmp_path / "plain" / "checkpoint.pt"),
+        *("--init-scale-fraction", "0.01", "--out", tmp_path / "started"),
+    )
+    started = json.loads((tmp_path / "started" / "metrics.json").read_text())
+    assert started["config"]["init_from"] == str(tmp_path / "plain" / "checkpoint.pt")
+    assert started["test_accuracy"] > plain_accuracy - 0.03 and plain_accuracy > 0.3  # chance: 0.1
+    torch.save(lenet().state_dict(), tmp_path / "other.pt")  # a state_dict file works too
+    _run(*common, "--epochs", "0", "--init-from", tmp_path / "other.pt", "--out", tmp_path / "o")
+    not_a_network = tmp_path / "started" / "metrics.json"
+    flags = [*map(str, common), "--epochs", "0", "--out", str(tmp_path / "x")]
+    refused = subprocess.run(
+        [sys.executable, str(SCRIPT), *flags, "--init-from", str(not_a_network)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 1 and "--init-from" in refused.stderr
+    assert "Traceback" not in refused.stderr

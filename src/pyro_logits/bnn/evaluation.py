@@ -88,9 +88,11 @@ def evaluate(
     labels = y_test.cpu()
     log_probs = clf.predict_log_probs(as_input(x_test), num_samples=num_samples).cpu()
     entropies = {"test": metrics.predictive_entropy(log_probs)}
+    detection = {}
     for name, images in ood_inputs.items():
         ood = clf.predict_log_probs(as_input(images), num_samples=shift_test_samples).cpu()
         entropies[name] = metrics.predictive_entropy(ood)
+        detection[name] = metrics.ood_scores(log_probs, ood)
 
     def bnn(images: torch.Tensor) -> torch.Tensor:
         return clf.predict_log_probs(images, num_samples=shift_test_samples).cpu()
@@ -106,8 +108,10 @@ def evaluate(
         "test_accuracy": metrics.accuracy(log_probs, labels),
         "test_nll": metrics.nll(log_probs, labels),
         "test_ece": metrics.expected_calibration_error(log_probs, labels, n_bins=15),
+        "test_ece_adaptive": metrics.adaptive_calibration_error(log_probs, labels, n_bins=15),
         "test_brier": metrics.brier_score(log_probs, labels),
         "ood_auroc": ood_auroc,
+        "ood_detection": detection,
         "mean_entropy": {k: float(h.mean()) for k, h in entropies.items()},
         "shift_test": shift_scores,
         "shift_test_nll_difference": shift_differences,
@@ -127,7 +131,15 @@ def summary_lines(results: dict[str, Any], arch: str, out: Path) -> list[str]:
         ("test NLL", f"{results['test_nll']:.4f}"),
         ("test ECE (15 bins)", f"{100 * results['test_ece']:.2f}%"),
         ("test Brier", f"{results['test_brier']:.4f}"),
+        ("test ECE (15 equal-mass bins)", f"{100 * results['test_ece_adaptive']:.2f}%"),
         *((f"OOD AUROC ({k})", f"{v:.4f}") for k, v in results["ood_auroc"].items()),
+        *(
+            (
+                f"OOD AUPR in / out, FPR@95 ({k})",
+                f"{v['aupr_in']:.4f} / {v['aupr_out']:.4f}, {100 * v['fpr_at_95_tpr']:.2f}%",
+            )
+            for k, v in results["ood_detection"].items()
+        ),
         ("epochs", str(results["epochs"])),
         ("s/epoch (median)", "-" if math.isnan(epoch) else f"{epoch:.2f}"),
         (f"plain {arch} s/epoch (median)", "-" if math.isnan(plain) else f"{plain:.2f}"),

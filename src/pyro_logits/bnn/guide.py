@@ -8,6 +8,7 @@ from typing import Any
 import pyro
 import pyro.distributions as dist
 import torch
+from torch import nn
 
 from pyro_logits.bnn.kernel import gaussian_variance_and_kl
 from pyro_logits.bnn.model import BayesianNetwork
@@ -61,6 +62,64 @@ class MeanFieldGuide:
         self.init_scale = float(init_scale)
         self.name = name
         self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.initial: tuple[torch.Tensor, torch.Tensor] | None = None  # see from_trained
+
+    @classmethod
+    def from_trained(
+        cls,
+        model: BayesianNetwork,
+        net: nn.Module,
+        *,
+        scale_fraction: float = 0.1,
+        min_scale: float = 1e-4,
+        name: str = "guide",
+        device: torch.device | str | None = None,
+    ) -> MeanFieldGuide:
+        """A guide whose posterior starts at a trained plain network: what it learned is kept.
+
+        The posterior means are the network's weights and biases
+        (:meth:`BayesianNetwork.weights_from`); each standard deviation is
+        ``scale_fraction`` times the magnitude of its weight, at least ``min_scale`` (the rule
+        of MOPED, Krishnan et al., 2020): large weights may move more than small ones.
+
+        Parameters
+        ----------
+        model : BayesianNetwork
+            The model; ``net`` must have its shape (e.g. the ``nn.Sequential`` it was built
+            from, trained).
+        net : torch.nn.Module
+            The trained network.
+        scale_fraction : float
+            Initial standard deviation relative to each weight's magnitude.
+        min_scale : float
+            Smallest initial standard deviation (for weights at or near 0).
+        name, device
+            As for :class:`MeanFieldGuide`.
+
+        Examples
+        --------
+        >>> import pyro, torch
+        >>> from torch import nn
+        >>> pyro.clear_param_store()
+        >>> net = nn.Sequential(nn.Linear(3, 2))
+        >>> model = BayesianNetwork(net, input_shape=(3,))
+        >>> guide = MeanFieldGuide.from_trained(model, net, scale_fraction=0.5)
+        >>> loc, log_scale = guide.posterior()
+        >>> torch.equal(loc[:6].view(3, 2), net[0].weight.t())
+        True
+        >>> torch.allclose(log_scale.exp(), (0.5 * loc.abs()).clamp_min(1e-4))
+        True
+        """
+        if not scale_fraction > 0 or not min_scale > 0:
+            raise ValueError(
+                f"Expected scale_fraction > 0 and min_scale > 0 but got {scale_fraction} and "
+                f"{min_scale}."
+            )
+        loc = torch.cat([w.flatten() for w in model.weights_from(net)]).float()
+        guide = cls(model, init_scale=min_scale, name=name, device=device)
+        scale = (scale_fraction * loc.abs()).clamp_min(min_scale)
+        guide.initial = (loc.to(guide.device), scale.log().to(guide.device))
+        return guide
 
     @property
     def param_names(self) -> list[str]:
@@ -68,12 +127,20 @@ class MeanFieldGuide:
         return [f"{self.name}.loc", f"{self.name}.log_scale"]
 
     def _init_loc(self) -> torch.Tensor:
+        if self.initial is not None:
+            return self.initial[0].clone()
         parts = []
         for fan_in_1, fan_out in self.model.layer_shapes:
             bound = 1.0 / math.sqrt(fan_in_1 - 1)
             w = torch.empty((fan_in_1, fan_out), device=self.device).uniform_(-bound, bound)
             parts.append(w.flatten())
         return torch.cat(parts)
+
+    def _init_log_scale(self) -> torch.Tensor:
+        if self.initial is not None:
+            return self.initial[1].clone()
+        size = sum(self.model.layer_numels)
+        return torch.full((size,), math.log(self.init_scale), device=self.device)
 
     def posterior(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the flat ``loc`` and ``log_scale`` from Pyro's param store.
@@ -84,10 +151,7 @@ class MeanFieldGuide:
         size = sum(self.model.layer_numels)
         loc_name, log_scale_name = self.param_names
         loc = pyro.param(loc_name, self._init_loc)
-        log_scale = pyro.param(
-            log_scale_name,
-            lambda: torch.full((size,), math.log(self.init_scale), device=self.device),
-        )
+        log_scale = pyro.param(log_scale_name, self._init_log_scale)
         if loc.shape != (size,) or log_scale.shape != (size,):
             raise ValueError(
                 f"Expected params {loc_name!r} and {log_scale_name!r} of shape ({size},) but "

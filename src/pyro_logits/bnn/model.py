@@ -220,6 +220,39 @@ class BayesianNetwork(pyro.nn.PyroModule):
             module.weight.copy_(weight)
             module.bias.copy_(bias)
 
+    @torch.no_grad()
+    def weights_from(self, net: nn.Module) -> list[torch.Tensor]:
+        """The weights of a plain network of this shape, one ``(fan_in + 1, fan_out)`` a layer.
+
+        The inverse of :meth:`load_into`: each ``Linear`` or ``Conv2d`` module's weight,
+        flattened per output unit and transposed, with its bias as the last row.
+
+        Raises
+        ------
+        ValueError
+            If ``net`` has another number of ``Linear``/``Conv2d`` modules, a module of
+            another shape, or one without a bias.
+        """
+        modules = [m for m in net.modules() if isinstance(m, nn.Linear | nn.Conv2d)]
+        if len(modules) != len(self.layer_shapes):
+            raise ValueError(
+                f"Expected a network of {len(self.layer_shapes)} weighted layers but got "
+                f"{len(modules)} Linear/Conv2d modules."
+            )
+        weights = []
+        for index, (module, shape) in enumerate(zip(modules, self.layer_shapes, strict=True)):
+            if module.bias is None:
+                raise ValueError(f"Expected weighted layer {index} to have a bias: {module}.")
+            kernel = module.weight.detach()
+            w = torch.cat([kernel.reshape(kernel.shape[0], -1).t(), module.bias.detach()[None]])
+            if tuple(w.shape) != shape:
+                raise ValueError(
+                    f"Expected weighted layer {index} of shape {shape} but the module {module} "
+                    f"gives {tuple(w.shape)}."
+                )
+            weights.append(w.clone())
+        return weights
+
     def logits_and_kl(
         self,
         x: torch.Tensor,
