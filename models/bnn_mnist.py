@@ -63,7 +63,7 @@ from pyro_logits.bnn import (
     init_data_parallel,
 )
 from pyro_logits.bnn.baseline import PlainNetwork, lenet, plain_mlp
-from pyro_logits.bnn.evaluation import evaluate, summary_lines
+from pyro_logits.bnn.evaluation import evaluate, samples_curve, summary_lines
 from pyro_logits.datasets import load_mnist, random_shift
 from pyro_logits.runs import (
     RunLock,
@@ -89,6 +89,7 @@ OUTPUTS = (
     "entropy_hist.png",
     "shift_test.png",
     "checkpoint.pt",
+    "samples_curve.png",
 )
 
 # Keys of the config that change what is trained; a resumed run must match them.
@@ -205,6 +206,9 @@ FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         "help": "seconds a process of a torchrun run waits for the others during training"}),
     (("--num-samples",), {"type": positive_int, "default": 32,
         "help": "posterior samples for the predictive"}),
+    (("--samples-curve",), {"type": nonnegative_int, "default": 0,
+        "help": "also score the predictive with 1, 2, 4, ... up to N posterior samples on the "
+        "test set, and time each (samples_curve.png, metrics.json); 0: not"}),
     (("--seed",), {"type": nonnegative_int, "default": 0, "help": "random seed"}),
     (("--device",), {"choices": ("cpu", "cuda"), "default": "cpu"}),
     (("--threads",), {"type": positive_int, "default": None, "help": "torch CPU threads"}),
@@ -637,6 +641,12 @@ def _evaluate_and_write(
         **_training_record(run, clf),
         "eval_seconds": time.perf_counter() - eval_start,
     }
+    if args.samples_curve:
+        curve = samples_curve(
+            clf, _model_input(args.arch)(x_test), y_test, max_samples=args.samples_curve
+        )
+        results["samples_curve"] = curve
+        plots.plot_samples_curve(curve, args.out / "samples_curve.png")
     plots.plot_reliability(log_probs, y_test.cpu(), args.out / "reliability.png")
     plots.plot_entropy(entropies, log_probs.shape[-1], args.out / "entropy_hist.png")
     plots.plot_shift(results["shift_test"], args.out / "shift_test.png")

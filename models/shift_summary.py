@@ -38,7 +38,7 @@ from pyro_logits.runs import atomic_write, claim_run_dir, require_modules, run_d
 OUTPUTS = ("shift_summary.json", "shift_summary.png")
 # Flags that do not change a run's shift test; every other flag must agree, the seed differ.
 FREE_FLAGS = frozenset(
-    {"seed", "out", "data_dir", "device", "threads", "eval_every", "num_samples"}
+    {"seed", "out", "data_dir", "device", "threads", "eval_every", "num_samples", "samples_curve"}
 )
 
 

@@ -15,7 +15,7 @@ import torch
 from pyro_logits import metrics
 from pyro_logits._atomic import atomic_write
 
-__all__ = ["plot_entropy", "plot_reliability", "plot_shift"]
+__all__ = ["plot_entropy", "plot_reliability", "plot_samples_curve", "plot_shift"]
 
 
 def _pyplot() -> Any:
@@ -118,5 +118,24 @@ def plot_shift(
         if key == "nll":
             ax.set_yscale("log")
     axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_samples_curve(rows: list[dict[str, float]], path: Path) -> None:
+    """NLL, ECE and accuracy against the number of posterior samples, with the seconds each took.
+
+    ``rows`` as :func:`pyro_logits.bnn.evaluation.samples_curve` gives them.
+    """
+    plt = _pyplot()
+    samples = [row["samples"] for row in rows]
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.2))
+    panels = (("nll", "NLL"), ("ece", "ECE"), ("accuracy", "accuracy"), ("seconds", "seconds"))
+    for ax, (key, title) in zip(axes, panels, strict=True):
+        ax.plot(samples, [row[key] for row in rows], "o-")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("posterior samples")
+        ax.set_title(title, fontsize=9)
+    fig.suptitle("The posterior predictive against the number of samples", fontsize=10)
     fig.tight_layout()
     _save(fig, path)

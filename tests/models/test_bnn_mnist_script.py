@@ -39,13 +39,16 @@ def _run(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
 @pytest.mark.mnist
 def test_script_trains_evaluates_and_writes_its_outputs(mnist_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    result = _run("--data-dir", mnist_dir, "--out", out, "--epochs", "1", *TINY)
+    result = _run(
+        "--data-dir", mnist_dir, "--out", out, "--epochs", "1", "--samples-curve", "5", *TINY
+    )
     assert {p.name for p in out.iterdir()} == {
         "metrics.json",
         "reliability.png",
         "entropy_hist.png",
         "shift_test.png",
         "checkpoint.pt",
+        "samples_curve.png",
     }
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("test_accuracy", "test_nll", "test_ece", "test_brier", "config", "versions"):
@@ -56,6 +59,9 @@ def test_script_trains_evaluates_and_writes_its_outputs(mnist_dir: Path, tmp_pat
         assert set(scores) == {"auroc", "aupr_in", "aupr_out", "fpr_at_95_tpr"}
         assert all(0 <= value <= 1 for value in scores.values())
     assert 0 <= metrics["test_ece_adaptive"] <= 1
+    curve = metrics["samples_curve"]
+    assert [row["samples"] for row in curve] == [1, 2, 4, 5]
+    assert all(row["seconds"] > 0 and 0 <= row["ece"] <= 1 for row in curve)
     assert "OOD AUPR in / out, FPR@95 (noise)" in result.stdout
     assert len(metrics["seconds_per_epoch"]) == 1
     assert metrics["seconds_per_epoch_ratio_to_baseline"] > 0

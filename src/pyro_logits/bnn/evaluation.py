@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from pyro_logits import datasets, metrics
 from pyro_logits.bnn.classifier import BNNClassifier
 from pyro_logits.datasets import CORRUPTIONS, corrupt
 
-__all__ = ["Predict", "evaluate", "scores", "shift_test", "summary_lines"]
+__all__ = ["Predict", "evaluate", "samples_curve", "scores", "shift_test", "summary_lines"]
 
 # Log class probabilities of a batch of network inputs, on the CPU.
 Predict = Callable[[torch.Tensor], torch.Tensor]
@@ -119,6 +120,43 @@ def evaluate(
         "posterior_layers": clf.guide.layer_summary(),
     }
     return results, log_probs, entropies
+
+
+def samples_curve(
+    clf: BNNClassifier,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    *,
+    max_samples: int = 64,
+    seed: int = 0,
+) -> list[dict[str, float]]:
+    """How the predictive improves with the number of posterior samples, and what each costs.
+
+    For ``S`` = 1, 2, 4, ... up to ``max_samples`` (and ``max_samples`` itself), the
+    posterior predictive of ``S`` weight samples on ``x_test`` (network inputs) is scored, and
+    the seconds its prediction took are recorded. Each ``S`` draws its own samples, from
+    ``seed``, without touching the global random stream.
+
+    Returns
+    -------
+    list of dict
+        One row per ``S``: ``samples``, ``seconds``, and :func:`scores`' ``accuracy``,
+        ``nll`` and ``ece``.
+    """
+    if max_samples < 1:
+        raise ValueError(f"Expected max_samples >= 1 but got {max_samples}.")
+    counts = sorted({2**k for k in range(max_samples.bit_length()) if 2**k <= max_samples})
+    counts = sorted({*counts, max_samples})
+    labels, rows = y_test.cpu(), []
+    devices = [x_test.device] if x_test.device.type == "cuda" else []
+    for count in counts:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            start = time.perf_counter()
+            log_probs = clf.predict_log_probs(x_test, num_samples=count).cpu()
+            seconds = time.perf_counter() - start
+        rows.append({"samples": count, "seconds": seconds, **scores(log_probs, labels)})
+    return rows
 
 
 def summary_lines(results: dict[str, Any], arch: str, out: Path) -> list[str]:
