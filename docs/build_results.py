@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 RUNS = HERE / "results" / "runs"
 OUT = HERE / "results" / "index.md"
 KEPT = ("metrics.json", "shift_summary.json", "reliability.png", "entropy_hist.png")
-KEPT += ("shift_test.png", "samples.png", "shift_summary.png")
+KEPT += ("shift_test.png", "samples.png", "shift_summary.png", "samples_curve.png")
 CORRUPTION_TITLES = {
     "clean": "clean",
     "gaussian_blur": "blur",
@@ -87,11 +87,35 @@ def bnn_section(name: str, m: dict[str, Any], runs_dir: Path) -> list[str]:
             ]
         ],
     )
+    if "ood_detection" in m:
+        keys = ("auroc", "aupr_in", "aupr_out")
+        rows = [
+            [name, *(f"{d[key]:.4f}" for key in keys), pct(d["fpr_at_95_tpr"])]
+            for name, d in m["ood_detection"].items()
+        ]
+        lines += table(
+            ["OOD set (by entropy)", "AUROC", "AUPR-In", "AUPR-Out", "FPR at 95% TPR"], rows
+        )
+    if "test_ece_adaptive" in m:
+        lines += [f"ECE with 15 equal-mass bins: {pct(m['test_ece_adaptive'])}.", ""]
+    if "samples_curve" in m:
+        rows = [
+            [
+                r["samples"],
+                pct(r["accuracy"]),
+                f"{r['nll']:.4f}",
+                pct(r["ece"]),
+                f"{r['seconds']:.2f}",
+            ]
+            for r in m["samples_curve"]
+        ]
+        lines += table(["posterior samples", "accuracy", "NLL", "ECE", "seconds"], rows)
     lines += shift_table(m)
     for png, title in (
         ("reliability.png", "Reliability diagram"),
         ("entropy_hist.png", "Predictive entropy"),
         ("shift_test.png", "Shift test"),
+        ("samples_curve.png", "Against the number of posterior samples"),
     ):
         if (runs_dir / name / png).is_file():
             lines += [f"![{title}, {name}](runs/{name}/{png})", ""]

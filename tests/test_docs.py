@@ -122,3 +122,27 @@ def test_the_linter_guides_examples_give_what_they_say(
     )
     found = {row["code"] for row in json.loads(result.stdout)}
     assert found == ({code} if kind == "bad" else set()), result.stdout
+
+
+@pytest.mark.mnist
+def test_the_results_page_is_built_from_the_runs_json(
+    seed_runs: list[Path], tmp_path: Path
+) -> None:
+    runs, page = tmp_path / "runs", tmp_path / "index.md"
+    adds = [arg for i, run in enumerate(seed_runs[:2]) for arg in ("--add", str(run), f"s{i}")]
+    script = [sys.executable, str(DOCS / "build_results.py")]
+    build = subprocess.run(
+        [*script, "--runs", str(runs), "--out", str(page), *adds],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert build.returncode == 0, build.stderr
+    text = page.read_text()
+    written = [json.loads((run / "metrics.json").read_text()) for run in seed_runs[:2]]
+    for i, metrics in enumerate(written):
+        assert f"## `s{i}`: lenet, seed {metrics['config']['seed']}" in text
+        assert f"| {100 * metrics['test_accuracy']:.2f}% | {metrics['test_nll']:.4f} |" in text
+        assert (runs / f"s{i}" / "reliability.png").is_file()
+    mean = sum(m["test_nll"] for m in written) / 2
+    assert "| mean | " in text and f"{mean:.4f}" in text
