@@ -16,7 +16,7 @@ TEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.pyro-logits-installed
 
-.PHONY: demo test vae lint docs setup clean
+.PHONY: demo test test-lowest vae lint docs setup clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,17 @@ vae: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(TEST_ARGS)
+
+# The core and BNN tests against the lowest Pyro the bounds allow, installed beside .venv's own.
+LOWEST_PYRO ?= pyro-ppl==1.9.0
+CORE_TESTS := tests/test_likelihoods.py tests/test_observe.py tests/test_checks.py \
+	tests/test_messenger.py tests/test_losses.py tests/test_convert.py tests/test_metrics.py \
+	tests/test_parametrisations.py tests/test_pyro_examples.py tests/test_compile.py tests/bnn
+test-lowest: $(STAMP)
+	rm -rf $(VENV)/lowest
+	$(BIN)/python -m pip install --quiet --progress-bar off --no-deps --target $(VENV)/lowest "$(LOWEST_PYRO)"
+	PYTHONPATH=$(VENV)/lowest $(BIN)/python -c "import pyro; print('testing with Pyro', pyro.__version__)"
+	PYTHONPATH=$(VENV)/lowest $(BIN)/python -m pytest -q -p no:cacheprovider -m "not mnist" $(CORE_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src lint tests models benchmarks docs

@@ -64,8 +64,9 @@ def bnn_section(name: str, m: dict[str, Any], runs_dir: Path) -> list[str]:
     c = m["config"]
     lines = [f"## `{name}`: {c['arch']}, seed {c['seed']}", ""]
     lines += [
-        f"`{describe_flags(c)}`; {m['epochs']} epochs, {m['world_size']} process(es), "
-        f"{m['wall_minutes']:.1f} minutes in all on the machine it ran on; torch "
+        f"`{describe_flags(c)}`; {m['epochs']} epochs, {m['world_size']} process(es); "
+        f"training {sum(m['seconds_per_epoch']) / 60:.1f} minutes and the evaluation "
+        f"{m['eval_seconds'] / 60:.1f} on the machine it ran on; torch "
         f"{m['versions']['torch']}, Pyro {m['versions']['pyro']}.",
         "",
     ]

@@ -1,4 +1,4 @@
-"""Plots of a classifier's results: reliability, predictive entropy, the shift test.
+"""Plots of a classifier's results: reliability, entropy, the shift test, the samples curve.
 
 matplotlib is imported when a plot is drawn (``pip install 'pyro-logits[examples]'``), with
 the Agg backend; each PNG is written atomically.

@@ -70,6 +70,12 @@ def test_script_trains_evaluates_and_writes_its_outputs(mnist_dir: Path, tmp_pat
     assert "epoch   1/1" in result.stdout and "test accuracy" in result.stdout
     assert set(metrics["shift_test"]) == {"clean", *CORRUPTIONS}
     assert set(metrics["shift_test"]["inversion"]) == {"bnn"}  # no trained plain MLP
+    assert set(metrics["shift_test"]["inversion"]["bnn"]) == {
+        "accuracy",
+        "nll",
+        "ece",
+        "ece_adaptive",
+    }
     assert metrics["shift_test_nll_difference"] == {}
     layers = metrics["posterior_layers"]
     assert [layer["site"] for layer in layers] == ["layers.0", "layers.1", "layers.2"]

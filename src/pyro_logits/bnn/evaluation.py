@@ -27,11 +27,12 @@ Predict = Callable[[torch.Tensor], torch.Tensor]
 
 
 def scores(log_probs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    """Accuracy, NLL and ECE (15 bins) of predictive log probabilities."""
+    """Accuracy, NLL and ECE (15 equal-width and 15 equal-mass bins) of log probabilities."""
     return {
         "accuracy": metrics.accuracy(log_probs, labels),
         "nll": metrics.nll(log_probs, labels),
         "ece": metrics.expected_calibration_error(log_probs, labels, n_bins=15),
+        "ece_adaptive": metrics.adaptive_calibration_error(log_probs, labels, n_bins=15),
     }
 
 
