@@ -146,3 +146,9 @@ def test_the_results_page_is_built_from_the_runs_json(
         assert (runs / f"s{i}" / "reliability.png").is_file()
     mean = sum(m["test_nll"] for m in written) / 2
     assert "| mean | " in text and f"{mean:.4f}" in text
+
+
+def test_the_committed_results_page_is_what_the_script_writes(tmp_path: Path) -> None:
+    page = tmp_path / "index.md"
+    subprocess.run([sys.executable, str(DOCS / "build_results.py"), "--out", str(page)], check=True)
+    assert page.read_text() == (DOCS / "results" / "index.md").read_text()
