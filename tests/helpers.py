@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import signal
+import subprocess
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -46,6 +50,33 @@ def load_script(path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> Modul
     monkeypatch.setitem(sys.modules, name, module)
     spec.loader.exec_module(module)
     return module
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def interruptible(command: Sequence[str | Path]) -> Iterator[subprocess.Popen[str]]:
+    """A real process that Ctrl-C (SIGINT) reaches as a ``KeyboardInterrupt``; killed at the end.
+
+    A shell starts background jobs with SIGINT ignored and children inherit that, so Python
+    would never install its handler: the child gets SIGINT at its default instead. Whatever
+    the test does, the process is killed if still running and its pipes are closed.
+    """
+    process = subprocess.Popen(
+        [str(c) for c in command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
 
 
 def find_test_mnist(shared: Path) -> Path | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyro
 import pytest
 import torch
-from helpers import REPO_ROOT, load_script
+from helpers import REPO_ROOT, interruptible, load_script
 
 from pyro_logits.bnn import BayesianMLP, BayesianNetwork, BNNClassifier
 from pyro_logits.bnn.baseline import lenet
@@ -437,17 +437,12 @@ def test_ctrl_c_ends_the_run_in_one_line_and_it_resumes(mnist_dir: Path, tmp_pat
         *("--hidden", "64", "--epochs", "20", "--num-samples", "2", "--shift-test-samples", "2"),
         *("--threads", "1", "--no-progress", "--eval-every", "0", "--out", str(out)),
     ]
-    run = subprocess.Popen(
-        [sys.executable, "-u", str(SCRIPT), *flags],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert run.stdout is not None
-    line = run.stdout.readline()
-    assert line.startswith("epoch   1/20"), line
-    run.send_signal(signal.SIGINT)
-    _, stderr = run.communicate(timeout=120)
+    with interruptible([sys.executable, "-u", str(SCRIPT), *flags]) as run:
+        assert run.stdout is not None
+        line = run.stdout.readline()
+        assert line.startswith("epoch   1/20"), line
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=120)
     assert run.returncode == 1 and "Traceback" not in stderr, stderr
     assert stderr.strip().startswith("interrupted; the last finished epoch is in ")
     assert stderr.strip().endswith("continue with --resume")

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, interruptible
 
 from pyro_logits.runs import RunLock, claim_run_dir, remove_partial_files
 
@@ -112,34 +112,37 @@ def test_claiming_checks_the_directory_before_and_after_locking(tmp_path: Path) 
 @pytest.mark.mnist
 def test_two_runs_into_one_out_the_second_exits_at_once(mnist_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    first = subprocess.Popen(
-        [
-            sys.executable,
-            str(MODELS / "bnn_mnist.py"),
-            *("--data-dir", str(mnist_dir), "--train-size", "20000", "--test-size", "200"),
-            *("--epochs", "1000", "--hidden", "64", "--num-samples", "2", "--no-progress"),
-            *("--shift-test-samples", "2", "--threads", "1", "--out", str(out)),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lock = out / ".lock"
-    _wait_for(
-        lambda: lock.exists() and lock.read_text() == f"{first.pid}\n", "the first run's lock"
-    )
-    for script in ("bnn_mnist.py", "vae_mnist.py"):
-        second = subprocess.run(
-            [sys.executable, str(MODELS / script), "--data-dir", str(mnist_dir), "--out", str(out)],
-            capture_output=True,
-            text=True,
-            timeout=120,
+    command = [
+        sys.executable,
+        MODELS / "bnn_mnist.py",
+        *("--data-dir", mnist_dir, "--train-size", "20000", "--test-size", "200"),
+        *("--epochs", "1000", "--hidden", "64", "--num-samples", "2", "--no-progress"),
+        *("--shift-test-samples", "2", "--threads", "1", "--out", out),
+    ]
+    with interruptible(command) as first:
+        lock = out / ".lock"
+        _wait_for(
+            lambda: lock.exists() and lock.read_text() == f"{first.pid}\n", "the first run's lock"
         )
-        assert second.returncode == 2, second.stderr
-        assert f"is in use by another run (process {first.pid})" in second.stderr
-        assert len(second.stderr.strip().splitlines()) <= 2, second.stderr
-    assert first.poll() is None  # the first run was still going when the others were refused
-    first.send_signal(signal.SIGINT)  # it would train for long: stop it as Ctrl-C does
-    _, stderr = first.communicate(timeout=120)
+        for script in ("bnn_mnist.py", "vae_mnist.py"):
+            second = subprocess.run(
+                [
+                    sys.executable,
+                    str(MODELS / script),
+                    "--data-dir",
+                    str(mnist_dir),
+                    "--out",
+                    str(out),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert second.returncode == 2, second.stderr
+            assert f"is in use by another run (process {first.pid})" in second.stderr
+            assert len(second.stderr.strip().splitlines()) <= 2, second.stderr
+        assert first.poll() is None  # the first run was still going when the others were refused
+        first.send_signal(signal.SIGINT)  # it would train for long: stop it as Ctrl-C does
+        _, stderr = first.communicate(timeout=120)
     assert first.returncode == 1 and stderr.startswith("interrupted; "), stderr
     assert not lock.exists()
