@@ -494,8 +494,8 @@ def _plain_network(
         return None
     run.history.setdefault("baseline_seconds_per_epoch", [])
     if args.arch == "mlp":
-        plain = PlainNetwork(plain_mlp(clf.model.sizes, seed=args.seed), seed=args.seed)
-        plain.net.to(run.device)
+        net = plain_mlp(clf.model.sizes, seed=args.seed)
+        plain = PlainNetwork(net, seed=args.seed, device=run.device)
         if state is None:
             plain.train_epoch(x, y, batch_size=args.batch_size, max_steps=100)  # warm-up
         else:

@@ -148,3 +148,28 @@ def test_a_plain_networks_state_is_checked_before_it_is_loaded() -> None:
     bad["epoch"] = 99
     with pytest.raises(StateError, match=r"plain\.epoch .* at most the 4 steps"):
         plain.load_state_dict(bad)
+
+
+def test_a_plain_networks_average_is_the_mean_of_its_params_after_each_averaged_step() -> None:
+    # Reference: the parameters recorded after every step of epochs 2 and 3, averaged in
+    # float64 by hand; the running mean agrees to float32 rounding.
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.rand(64, 6, generator=g), torch.randint(3, (64,), generator=g)
+    plain = PlainNetwork(plain_mlp((6, 8, 3)), lr=0.05, average_from=2)
+    seen: list[list[torch.Tensor]] = []
+    step = plain.step
+
+    def recorded(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        loss = step(xb, yb)
+        if plain.epoch >= 1:
+            seen.append([p.detach().double().clone() for p in plain.net.parameters()])
+        return loss
+
+    plain.step = recorded  # type: ignore[method-assign]
+    for _ in range(3):
+        plain.train_epoch(x, y, batch_size=16)
+    assert plain.average.count == len(seen) == 2 * 4
+    plain.use_average()
+    for index, param in enumerate(plain.net.parameters()):
+        expected = torch.stack([params[index] for params in seen]).mean(0)
+        torch.testing.assert_close(param.detach().double(), expected, rtol=0, atol=1e-6)

@@ -51,7 +51,10 @@ def test_a_guide_from_a_trained_network_predicts_as_the_network_does() -> None:
     started = clf.predict_log_probs(x, num_samples=16).argmax(-1)
     assert (started == y).double().mean().item() > plain_accuracy - 0.03  # before any step
     loc, log_scale = guide.posterior()
-    expected = torch.cat([w.flatten() for w in model.weights_from(net)])
+    # By hand: each layer's weight transposed to (fan_in, fan_out), its bias as the last row.
+    first, second = net[0], net[2]
+    layers = [torch.cat([m.weight.t(), m.bias[None]]).flatten() for m in (first, second)]
+    expected = torch.cat(layers).detach()
     assert torch.equal(loc.detach(), expected)
     torch.testing.assert_close(log_scale.exp(), (0.05 * expected.abs()).clamp_min(1e-4))
 

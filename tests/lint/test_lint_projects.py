@@ -91,7 +91,7 @@ PROJECTS: dict[str, dict[str, str]] = {
 
             def forward(self, x):
                 return self.fc(x), {net}, self.fc(x)
-        """.replace("{net}", "{net}"),
+        """,
         "gan.py": """
         from nets import Disc
 

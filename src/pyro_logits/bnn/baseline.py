@@ -15,7 +15,7 @@ from pyro_logits.bnn.averaging import IterateAverage
 from pyro_logits.runs.state import (
     StateError,
     expect_adam_state,
-    expect_int,
+    expect_epoch,
     expect_keys,
     expect_tensor,
 )
@@ -177,9 +177,7 @@ class PlainNetwork:
         params = list(self.net.parameters())
         steps = expect_adam_state(f"{entry}.optimizer", state["optimizer"], params)
         expect_tensor(f"{entry}.generator", state["generator"], self.generator.get_state())
-        epoch = expect_int(f"{entry}.epoch", state["epoch"])
-        if epoch > steps:
-            raise StateError(f"{entry}.epoch", f"at most the {steps} steps Adam took", str(epoch))
+        expect_epoch(f"{entry}.epoch", state["epoch"], steps)
         IterateAverage.check_state_dict(state["average"], params, entry=f"{entry}.average")
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ from pyro_logits.labels import check_class_labels
 from pyro_logits.runs.state import (
     StateError,
     expect_adam_state,
-    expect_int,
+    expect_epoch,
     expect_keys,
     expect_number,
     expect_tensor,
@@ -170,8 +170,10 @@ class BNNClassifier:
 
     def _params(self) -> list[torch.Tensor]:
         """The guide's params, unconstrained, in the guide's order."""
-        self.guide.posterior()  # created on first use
         params = dict(pyro.get_param_store().named_parameters())
+        if not all(name in params for name in self.guide.param_names):
+            self.guide.posterior()  # created on first use
+            params = dict(pyro.get_param_store().named_parameters())
         return [params[name] for name in self.guide.param_names]
 
     def _new_optimizer(self) -> None:
@@ -397,7 +399,6 @@ class BNNClassifier:
                 f"{CHECKPOINT_FORMAT}",
                 f"{state['format']!r}, written by another version of pyro-logits",
             )
-        epoch = expect_int("epoch", state["epoch"])
         if not (state["estimator"] is None or isinstance(state["estimator"], str)):
             raise StateError("estimator", "a name or None", repr(state["estimator"]))
         names, current = self.guide.param_names, self._params()
@@ -412,8 +413,7 @@ class BNNClassifier:
         if optimizer["adam"] is not None:  # JointAdam's order: by name
             by_name = [like for _, like in sorted(zip(names, current, strict=True))]
             steps = expect_adam_state("optimizer.adam", optimizer["adam"], by_name)
-        if epoch > steps:
-            raise StateError("epoch", f"at most the {steps} steps Adam took", str(epoch))
+        expect_epoch("epoch", state["epoch"], steps)
         rng = expect_keys("rng", state["rng"], ("torch", "shuffle"))
         expect_tensor("rng.torch", rng["torch"], torch.get_rng_state())
         expect_tensor("rng.shuffle", rng["shuffle"], self.generator.get_state())

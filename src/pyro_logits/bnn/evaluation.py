@@ -146,8 +146,7 @@ def samples_curve(
     """
     if max_samples < 1:
         raise ValueError(f"Expected max_samples >= 1 but got {max_samples}.")
-    counts = sorted({2**k for k in range(max_samples.bit_length()) if 2**k <= max_samples})
-    counts = sorted({*counts, max_samples})
+    counts = sorted({*(2**k for k in range(max_samples.bit_length())), max_samples})
     labels, rows = y_test.cpu(), []
     devices = [x_test.device] if x_test.device.type == "cuda" else []
     for count in counts:

@@ -81,6 +81,13 @@ def prepare_run_dir(
     --out DIR holds an earlier run (metrics.json)
     """
     _make_writable_dir(out)
+    return _check_outputs(out, outputs, resume=resume, overwrite=overwrite, can_resume=can_resume)
+
+
+def _check_outputs(
+    out: Path, outputs: Sequence[str], *, resume: bool, overwrite: bool, can_resume: bool
+) -> list[str]:
+    """:func:`prepare_run_dir` once ``out`` is known to be a writable directory."""
     for name in outputs:
         if (out / name).is_dir():
             raise ValueError(
@@ -247,7 +254,7 @@ def claim_run_dir(
     _make_writable_dir(out)
     lock = RunLock(out).acquire()
     try:
-        prepare_run_dir(out, outputs, resume=resume, overwrite=overwrite, can_resume=can_resume)
+        _check_outputs(out, outputs, resume=resume, overwrite=overwrite, can_resume=can_resume)
         remove_partial_files(out, outputs)
     except BaseException:
         lock.release()

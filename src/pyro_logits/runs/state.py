@@ -18,6 +18,7 @@ import torch
 __all__ = [
     "StateError",
     "expect_adam_state",
+    "expect_epoch",
     "expect_int",
     "expect_keys",
     "expect_number",
@@ -120,3 +121,11 @@ def expect_adam_state(entry: str, value: object, params: Sequence[torch.Tensor])
     if len(steps) > 1:
         raise StateError(f"{entry}.state", "one step count for every param", str(sorted(steps)))
     return steps.pop() if steps else 0
+
+
+def expect_epoch(entry: str, value: object, steps: int) -> int:
+    """``value`` as an epoch count no larger than the ``steps`` Adam took (one or more an epoch)."""
+    epoch = expect_int(entry, value)
+    if epoch > steps:
+        raise StateError(entry, f"at most the {steps} steps Adam took", str(epoch))
+    return epoch
