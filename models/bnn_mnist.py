@@ -64,12 +64,13 @@ from pyro_logits.bnn import (
 )
 from pyro_logits.bnn.baseline import PlainNetwork, lenet, plain_mlp
 from pyro_logits.bnn.evaluation import evaluate, samples_curve, summary_lines
-from pyro_logits.datasets import load_mnist, random_shift
+from pyro_logits.datasets import load_mnist, random_elastic, random_shift
 from pyro_logits.runs import (
     RunLock,
     atomic_write,
     claim_run_dir,
     exit_in_one_line,
+    nonnegative_float,
     nonnegative_int,
     positive_float,
     positive_int,
@@ -110,6 +111,8 @@ TRAINING_KEYS = (
     "average_from",
     "init_from",
     "init_scale_fraction",
+    "elastic",
+    "validation",
 )
 # Training flags added after the first runs, with the value those runs used: a checkpoint
 # written before a flag existed resumes under that value.
@@ -118,6 +121,8 @@ EARLIER_RUNS_USED = {
     "average_from": 0,
     "init_from": None,
     "init_scale_fraction": 0.1,
+    "elastic": 0.0,
+    "validation": 0,
 }
 
 
@@ -130,6 +135,7 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
         "lr_decay": 0.95,
         "kl_weight": 0.1,
         "shift": 0,
+        "elastic": 0.0,
         "prior_scale": [0.2],
         "estimator": "local-reparam",
         "average_last": 0,
@@ -141,6 +147,7 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
         "lr_decay": 0.85,
         "kl_weight": 0.03,
         "shift": 2,
+        "elastic": 0.0,
         "prior_scale": ["he"],
         "estimator": "flipout",
         "average_last": 3,
@@ -166,6 +173,10 @@ FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--shift",), {"type": nonnegative_int, "default": SUPPRESS,
         "help": "move each training image by up to this many pixels, anew every epoch "
         + _per_arch("shift")}),
+    (("--elastic",), {"type": nonnegative_float, "default": SUPPRESS,
+        "help": "distort each training image by a random smooth field of this strength "
+        "(Simard et al.'s alpha; sigma 4 pixels), anew every epoch, after the shift; 0: none "
+        + _per_arch("elastic")}),
     (("--shift-test-samples",), {"type": positive_int, "default": 8,
         "help": "posterior samples for each corrupted test set of the shift test and each "
         "out-of-distribution set"}),
@@ -218,8 +229,12 @@ FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--overwrite",), {"action": "store_true", "help": "replace an earlier run in --out"}),
     (("--train-size",), {"type": positive_int, "default": None,
         "help": "use the first N training images"}),
+    (("--validation",), {"type": nonnegative_int, "default": 0,
+        "help": "hold out the last N training images and evaluate on them instead of the "
+        "test set (the shift and out-of-distribution tests too), to choose flags without "
+        "looking at the test set; 0: evaluate on the test set"}),
     (("--test-size",), {"type": positive_int, "default": None,
-        "help": "evaluate on the first N test images"}),
+        "help": "evaluate on the first N test (or --validation) images"}),
     (("--eval-every",), {"type": nonnegative_int, "default": 5,
         "help": "test accuracy every N epochs (0: never)"}),
     (("--baseline",), {"action": argparse.BooleanOptionalAction, "default": True,
@@ -250,10 +265,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--prior-scale he stands alone (it sets every layer), got {args.prior_scale}")
     if args.resume and args.overwrite:
         parser.error("--resume and --overwrite contradict each other: pass one")
-    if args.train_size is not None and args.train_size > 60_000:
+    if args.train_size is not None and args.train_size > 60_000 - args.validation:
         parser.error(
-            f"--train-size must be at most 60000 (MNIST's training set), got {args.train_size}"
+            f"--train-size must be at most {60_000 - args.validation} (MNIST's 60000 training "
+            f"images less --validation's {args.validation}), got {args.train_size}"
         )
+    if args.validation >= 60_000:
+        parser.error(f"--validation must leave training images: below 60000, got {args.validation}")
     if args.init_from is not None and not args.init_from.is_file():
         parser.error(f"--init-from {args.init_from} is not a file")
     if args.data_dir is not None and not args.data_dir.is_dir():
@@ -461,10 +479,19 @@ def _check_extra(run: Run, extra: object, epochs: int) -> None:
 
 
 def _load_data(args: argparse.Namespace, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """MNIST's training and test images (flat, in [0, 1]) and labels, cut to the sizes asked."""
+    """MNIST's training and test images (flat, in [0, 1]) and labels, cut to the sizes asked.
+
+    With ``--validation N`` the last N training images take the test images' place.
+    """
     try:
         x, y = load_mnist("train", data_dir=args.data_dir, progress=not args.no_progress)
-        x_test, y_test = load_mnist("test", data_dir=args.data_dir, progress=not args.no_progress)
+        if args.validation:
+            split = x.shape[0] - args.validation
+            x, y, x_test, y_test = x[:split], y[:split], x[split:], y[split:]
+        else:
+            x_test, y_test = load_mnist(
+                "test", data_dir=args.data_dir, progress=not args.no_progress
+            )
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         raise SystemExit(f"MNIST could not be loaded: {error}") from None
     x, y = x[: args.train_size], y[: args.train_size]
@@ -534,7 +561,7 @@ def _train(
     as_input = _model_input(args.arch)
     while clf.epoch < args.epochs:
         epoch = clf.epoch + 1
-        x_epoch = as_input(random_shift(x, args.shift, generator=run.shifts) if args.shift else x)
+        x_epoch = as_input(_augment(args, x, run.shifts))
         with check:
             line = _bayesian_epoch(run, clf, x_epoch, y)
         if plain is not None:
@@ -543,7 +570,8 @@ def _train(
         if quick_eval and run.main_process:
             with torch.random.fork_rng(devices=[run.device] if run.device.type == "cuda" else []):
                 quick = clf.predict_log_probs(as_input(x_test), num_samples=4)
-            line += f"  test acc {100 * metrics.accuracy(quick, y_test):.2f}% (4 samples)"
+            held_out = "validation" if args.validation else "test"
+            line += f"  {held_out} acc {100 * metrics.accuracy(quick, y_test):.2f}% (4 samples)"
         if run.main_process:
             extra = {"config": run.config, "history": run.history}
             extra["shift_rng"] = run.shifts.get_state()
@@ -553,6 +581,15 @@ def _train(
         run.say(line, flush=True)
         if run.parallel is not None:
             run.parallel.barrier()  # the checkpoint is complete before any process goes on
+
+
+def _augment(args: argparse.Namespace, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """An epoch's training images: shifted, then elastically distorted, as the flags ask."""
+    if args.shift:
+        x = random_shift(x, args.shift, generator=generator)
+    if args.elastic:
+        x = random_elastic(x, args.elastic, generator=generator)
+    return x
 
 
 def _bayesian_epoch(run: Run, clf: BNNClassifier, x: torch.Tensor, y: torch.Tensor) -> str:
@@ -637,6 +674,9 @@ def _evaluate_and_write(
         seed=args.seed,
     )
     results = {
+        "evaluated_on": f"validation: the last {args.validation} training images"
+        if args.validation
+        else "test",
         **scores,
         **_training_record(run, clf),
         "eval_seconds": time.perf_counter() - eval_start,

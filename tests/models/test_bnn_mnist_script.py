@@ -17,7 +17,7 @@ from helpers import REPO_ROOT, interruptible, load_script
 
 from pyro_logits.bnn import BayesianMLP, BayesianNetwork, BNNClassifier
 from pyro_logits.bnn.baseline import lenet
-from pyro_logits.datasets import CORRUPTIONS
+from pyro_logits.datasets import CORRUPTIONS, load_mnist, random_elastic, random_shift
 from pyro_logits.runs import read_checkpoint, write_checkpoint
 
 SCRIPT = REPO_ROOT / "models" / "bnn_mnist.py"
@@ -155,6 +155,44 @@ def test_kl_warmup_is_a_training_flag_and_older_checkpoints_resume_without_it(
     assert "resumed from" in _run(*common, *again).stdout
 
 
+@pytest.mark.mnist
+def test_validation_holds_out_the_last_training_images_in_the_test_sets_place(
+    mnist_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = load_script(SCRIPT, "bnn_mnist_script", monkeypatch)
+    train, train_labels = load_mnist("train", data_dir=mnist_dir)
+    args = script.parse_args(["--data-dir", str(mnist_dir), "--validation", "400"])
+    x, y, x_held, y_held = script._load_data(args, torch.device("cpu"))
+    assert torch.equal(x, train[:59_600]) and torch.equal(y, train_labels[:59_600])
+    assert torch.equal(x_held, train[59_600:]) and torch.equal(y_held, train_labels[59_600:])
+    sizes = ["--validation", "400", "--test-size", "100", "--train-size", "50"]
+    args = script.parse_args(["--data-dir", str(mnist_dir), *sizes])
+    x, _, x_held, _ = script._load_data(args, torch.device("cpu"))
+    assert torch.equal(x, train[:50]) and torch.equal(x_held, train[59_600:59_700])
+
+    out = tmp_path / "run"
+    flags = ["--arch", "lenet", "--validation", "400", "--test-size", "300", "--train-size", "500"]
+    _run(
+        "--data-dir", mnist_dir, "--out", out, "--epochs", "1", *flags, *TINY[2:], "--elastic", "34"
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["evaluated_on"] == "validation: the last 400 training images"
+    assert metrics["config"]["validation"] == 400 and metrics["config"]["elastic"] == 34.0
+
+
+def test_training_images_are_shifted_then_elastically_distorted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = load_script(SCRIPT, "bnn_mnist_script", monkeypatch)
+    images = torch.rand(50, 784, generator=torch.Generator().manual_seed(0))
+    args = script.parse_args(["--arch", "lenet", "--elastic", "20", "--shift", "2"])
+    out = script._augment(args, images, torch.Generator().manual_seed(1))
+    generator = torch.Generator().manual_seed(1)
+    expected = random_elastic(random_shift(images, 2, generator=generator), 20, generator=generator)
+    assert torch.equal(out, expected)
+    assert script.parse_args(["--arch", "lenet"]).elastic == 0  # off unless asked
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
@@ -170,6 +208,9 @@ def test_kl_warmup_is_a_training_flag_and_older_checkpoints_resume_without_it(
         (["--prior-scale", "he", "0.1"], "--prior-scale he stands alone"),
         (["--prior-scale", "hi"], "argument --prior-scale: expected a finite number > 0"),
         (["--data-dir", "/no/mnist/here"], "--data-dir /no/mnist/here is not a directory"),
+        (["--validation", "60000"], "--validation must leave training images: below 60000"),
+        (["--validation", "5000", "--train-size", "56000"], "--train-size must be at most 55000"),
+        (["--elastic", "-3"], "argument --elastic: expected a finite number >= 0"),
     ],
 )
 def test_bad_flags_are_usage_errors_before_any_data_is_read(flags, message, tmp_path) -> None:

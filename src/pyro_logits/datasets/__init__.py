@@ -17,7 +17,8 @@ Files are written to the cache atomically (temporary file in the same directory,
 ``os.replace``), and only once they have passed verification, so an interrupted or corrupt
 download never leaves a file there.
 
-:func:`random_shift` moves images by a few pixels (training augmentation), :func:`corrupt`
+:func:`random_shift` moves images by a few pixels and :func:`random_elastic` distorts them
+(training augmentation), :func:`corrupt`
 makes the corrupted test sets of a shift test (:data:`CORRUPTIONS`), :func:`rotate_images` and
 :func:`noise_images` the rotated and noise sets of an OOD test.
 """
@@ -30,9 +31,11 @@ from pyro_logits.datasets._transforms import (
     CORRUPTIONS,
     corrupt,
     noise_images,
+    random_elastic,
     random_shift,
     rotate_images,
     shift_images,
+    warp_images,
 )
 
 __all__ = [
@@ -45,8 +48,10 @@ __all__ = [
     "load_idx_dataset",
     "load_mnist",
     "noise_images",
+    "random_elastic",
     "random_shift",
     "read_idx",
     "rotate_images",
     "shift_images",
+    "warp_images",
 ]
