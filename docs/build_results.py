@@ -1,12 +1,15 @@
-"""Write the results page (``docs/results/index.md``) from the reference runs' JSON.
+"""Write the results pages (``docs/results/*.md``) from the reference runs' JSON.
 
-Every number on the page is read from a file under ``docs/results/runs/``: the
+Every number on the pages is read from a file under ``docs/results/runs/``: the
 ``metrics.json`` of ``models/bnn_mnist.py`` and ``models/vae_mnist.py`` runs and the
 ``shift_summary.json`` of ``models/shift_summary.py``, copied there with the plots the runs drew.
-``make docs`` runs this script before Sphinx; after new reference runs, copy their output
-directories in (``python docs/build_results.py --add RUN_DIR NAME``) and build again.
+Each run goes to the page of its model (``bnn-lenet.md``, ``bnn-mlp.md``, ``vae.md``); runs
+scored on held-out training images (``--validation``) go to ``lenet-validation.md``, and
+``index.md`` gives the headline figures of each. ``make docs`` runs this script before Sphinx;
+after new reference runs, copy their output directories in
+(``python docs/build_results.py --add RUN_DIR NAME``) and build again.
 
-Run: ``python docs/build_results.py [--runs DIR] [--out FILE] [--add RUN_DIR NAME]``.
+Run: ``python docs/build_results.py [--runs DIR] [--out-dir DIR] [--add RUN_DIR NAME]``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RUNS = HERE / "results" / "runs"
-OUT = HERE / "results" / "index.md"
+OUT_DIR = HERE / "results"
 KEPT = ("metrics.json", "shift_summary.json", "reliability.png", "entropy_hist.png")
 KEPT += ("shift_test.png", "samples.png", "shift_summary.png", "samples_curve.png")
 CORRUPTION_TITLES = {
@@ -33,6 +36,15 @@ CORRUPTION_TITLES = {
     "translation": "translation",
     "contrast": "contrast",
     "inversion": "inversion",
+}
+# Config entries that do not change what is trained or how it is scored
+NOT_TRAINING = {"seed", "out", "data_dir", "threads", "device", "eval_every", "samples_curve"}
+NOT_TRAINING |= {"shift_test_samples", "baseline", "test_size"}
+PAGES = {
+    "bnn-lenet": "The Bayesian LeNet-5",
+    "bnn-mlp": "The Bayesian MLP",
+    "vae": "The VAE",
+    "lenet-validation": "The Bayesian LeNet-5 on held-out training images",
 }
 
 
@@ -149,22 +161,70 @@ def shift_table(m: dict[str, Any]) -> list[str]:
 def describe_flags(config: dict[str, Any]) -> str:
     """The training flags of a run, as its command line would give them."""
     keys = ("arch", "epochs", "batch_size", "lr", "lr_decay", "kl_weight", "estimator", "shift")
-    return " ".join(f"--{k.replace('_', '-')} {config[k]}" for k in keys if k in config)
+    flags = [f"--{k.replace('_', '-')} {config[k]}" for k in keys if k in config]
+    for key in ("elastic", "kl_warmup", "validation", "train_size"):
+        if config.get(key):
+            flags.append(f"--{key.replace('_', '-')} {config[key]}")
+    if config.get("init_from"):
+        flags.append(f"--init-from {Path(config['init_from']).parent.name}/checkpoint.pt")
+        flags.append(f"--init-scale-fraction {config['init_scale_fraction']}")
+    return " ".join(flags)
 
 
-def seeds_section(runs: dict[str, dict[str, Any]]) -> list[str]:
-    """The LeNet runs that differ in the seed alone: one row each and the mean."""
-    lenet = {n: m for n, m in runs.items() if m.get("config", {}).get("arch") == "lenet"}
-    if len(lenet) < 2:
-        return []
-    keys = ("test_accuracy", "test_nll", "test_ece")
-    rows = [
-        [m["config"]["seed"], pct(m[keys[0]]), f"{m[keys[1]]:.4f}", pct(m[keys[2]])]
-        for m in lenet.values()
-    ]
-    means = [statistics.fmean(m[k] for m in lenet.values()) for k in keys]
-    rows.append(["mean", pct(means[0]), f"{means[1]:.4f}", pct(means[2])])
-    return ["## The Bayesian LeNet over seeds", "", *table(["seed", *keys], rows)]
+def training_config(config: dict[str, Any]) -> str:
+    """What a run trained, as a key: its config less the seed and what does not train."""
+    return json.dumps({k: v for k, v in config.items() if k not in NOT_TRAINING}, sort_keys=True)
+
+
+def training_minutes(m: dict[str, Any]) -> float:
+    """Minutes the Bayesian network trained (the plain one alongside not counted)."""
+    return float(sum(m["seconds_per_epoch"])) / 60
+
+
+def seeds_section(runs: dict[str, dict[str, Any]], title: str) -> list[str]:
+    """Runs that differ in the seed alone: one row each and the mean, per training config."""
+    groups: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, m in runs.items():
+        groups.setdefault(training_config(m["config"]), {})[name] = m
+    lines = []
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        first = next(iter(group.values()))
+        rows = [
+            [
+                f"`{name}`",
+                m["config"]["seed"],
+                pct(m["test_accuracy"]),
+                f"{m['test_nll']:.4f}",
+                pct(m["test_ece"]),
+                pct(m["test_ece_adaptive"]) if "test_ece_adaptive" in m else "-",
+                f"{training_minutes(m):.1f}",
+            ]
+            for name, m in group.items()
+        ]
+        means = [
+            statistics.fmean(m[k] for m in group.values())
+            for k in ("test_accuracy", "test_nll", "test_ece")
+        ]
+        adaptive = [m["test_ece_adaptive"] for m in group.values() if "test_ece_adaptive" in m]
+        rows.append(
+            [
+                "**mean**",
+                "",
+                f"**{pct(means[0])}**",
+                f"**{means[1]:.4f}**",
+                f"**{pct(means[2])}**",
+                f"**{pct(statistics.fmean(adaptive))}**" if len(adaptive) == len(group) else "-",
+                f"**{statistics.fmean(training_minutes(m) for m in group.values()):.1f}**",
+            ]
+        )
+        header = ["run", "seed", "accuracy", "NLL", "ECE (15 bins)", "ECE (equal-mass)"]
+        header.append("training (min)")
+        lines += [f"## {title} over {len(group)} seeds", ""]
+        lines += [f"`{describe_flags(first['config'])}`", ""]
+        lines += table(header, rows)
+    return lines
 
 
 def shift_summary_section(name: str, s: dict[str, Any], runs_dir: Path) -> list[str]:
@@ -215,26 +275,109 @@ def vae_section(name: str, m: dict[str, Any], runs_dir: Path) -> list[str]:
     return lines
 
 
-def page(runs: dict[str, dict[str, Any]], runs_dir: Path) -> str:
-    """The whole results page, in Markdown."""
+def beyond_noise(m: dict[str, Any]) -> str:
+    """On how many shift-test sets the Bayesian NLL is lower beyond the noise, of how many."""
+    diffs = m.get("shift_test_nll_difference") or {}
+    if not diffs:
+        return "-"
+    return f"{sum(d['high'] < 0 for d in diffs.values())} of {len(diffs)}"
+
+
+def validation_section(runs: dict[str, dict[str, Any]]) -> list[str]:
+    """Runs scored on held-out training images: one row each, to compare their flags."""
+    rows = [
+        [
+            f"`{name}`",
+            f"`{describe_flags(m['config'])}`",
+            pct(m["test_accuracy"]),
+            f"{m['test_nll']:.4f}",
+            pct(m["test_ece"]),
+            beyond_noise(m),
+            f"{training_minutes(m):.1f}",
+        ]
+        for name, m in runs.items()
+    ]
+    header = ["run", "flags", "accuracy", "NLL", "ECE", "NLL lower than the plain net's"]
+    header.append("training (min)")
+    evaluated = sorted({m["evaluated_on"] for m in runs.values()})
     lines = [
-        "# Results of the reference runs",
+        "Scored on " + "; ".join(evaluated) + " (`--validation`), never on the test set: "
+        "these runs chose the flags. The last column counts the shift-test sets (the held-out "
+        "images, clean and corrupted) on which the Bayesian net's NLL is lower than the plain "
+        "LeNet's beyond the noise (paired bootstrap, 95%).",
+        "",
+    ]
+    return lines + table(header, rows)
+
+
+def page_of(m: dict[str, Any]) -> str:
+    """Which page a run's JSON belongs on."""
+    if "test_elbo_nats_per_image" in m:
+        return "vae"
+    if "seeds" in m or str(m.get("evaluated_on", "test")) == "test":
+        return "bnn-lenet" if "seeds" in m or m["config"]["arch"] == "lenet" else "bnn-mlp"
+    return "lenet-validation"
+
+
+def intro(title: str) -> list[str]:
+    """A page's title and where its numbers come from."""
+    return [
+        f"# {title}",
         "",
         "Generated by `docs/build_results.py` from the JSON the runs wrote (under "
         "`docs/results/runs/`); the scripts, flags and versions are those each section names. "
         "Times depend on the machine and its load.",
         "",
     ]
-    for name, m in runs.items():
-        if "test_elbo_nats_per_image" in m:
-            lines += vae_section(name, m, runs_dir)
-        elif "shift_test" in m and "config" in m:
-            lines += bnn_section(name, m, runs_dir)
-    lines += seeds_section(runs)
+
+
+def model_page(key: str, runs: dict[str, dict[str, Any]], runs_dir: Path) -> str:
+    """The page of one model: the runs over seeds, each run, the shift test over seeds."""
+    lines = intro(PAGES[key])
+    if key == "lenet-validation":
+        lines += validation_section(runs)
+        return "\n".join(lines).rstrip() + "\n"
+    trained = {n: m for n, m in runs.items() if "config" in m and "seeds" not in m}
+    if key != "vae":
+        lines += seeds_section(trained, PAGES[key])
     for name, m in runs.items():
         if "seeds" in m:
             lines += shift_summary_section(name, m, runs_dir)
+    for name, m in trained.items():
+        lines += vae_section(name, m, runs_dir) if key == "vae" else bnn_section(name, m, runs_dir)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def overview(by_page: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """The index page: each model's headline figures and a link to its page."""
+    lines = intro("Results of the reference runs")
+    rows = []
+    for key, runs in by_page.items():
+        scored = [m for m in runs.values() if "test_accuracy" in m]
+        if key == "vae":
+            for m in runs.values():
+                headline = f"test ELBO {m['test_elbo_nats_per_image']:.2f} nats/image"
+                rows.append([f"[{PAGES[key]}]({key}.md)", 1, headline])
+        elif scored:
+            accuracy = statistics.fmean(m["test_accuracy"] for m in scored)
+            nll = statistics.fmean(m["test_nll"] for m in scored)
+            ece = statistics.fmean(m["test_ece"] for m in scored)
+            where = "held-out training images" if key == "lenet-validation" else "test set"
+            headline = f"mean accuracy {pct(accuracy)}, NLL {nll:.4f}, ECE {pct(ece)} ({where})"
+            rows.append([f"[{PAGES[key]}]({key}.md)", len(scored), headline])
+    lines += table(["page", "runs", "headline (mean over its runs)"], rows)
+    lines += ["```{toctree}", ":hidden:", "", *by_page, "```", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def pages(runs: dict[str, dict[str, Any]], runs_dir: Path) -> dict[str, str]:
+    """Every results page, in Markdown, by file name."""
+    by_page: dict[str, dict[str, dict[str, Any]]] = {key: {} for key in PAGES}
+    for name, m in runs.items():
+        by_page[page_of(m)][name] = m
+    by_page = {key: found for key, found in by_page.items() if found}
+    written = {f"{key}.md": model_page(key, found, runs_dir) for key, found in by_page.items()}
+    return {"index.md": overview(by_page), **written}
 
 
 def add(run_dir: Path, name: str, runs: Path) -> None:
@@ -247,15 +390,17 @@ def add(run_dir: Path, name: str, runs: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Copy the runs given with ``--add``, then write the page."""
+    """Copy the runs given with ``--add``, then write the pages."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=RUNS)
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out-dir", type=Path, default=OUT_DIR)
     parser.add_argument("--add", nargs=2, metavar=("RUN_DIR", "NAME"), action="append")
     args = parser.parse_args(argv)
     for run_dir, name in args.add or []:
         add(Path(run_dir), name, args.runs)
-    args.out.write_text(page(load(args.runs), args.runs))
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in pages(load(args.runs), args.runs).items():
+        (args.out_dir / name).write_text(text)
 
 
 if __name__ == "__main__":

@@ -125,30 +125,50 @@ def test_the_linter_guides_examples_give_what_they_say(
 
 
 @pytest.mark.mnist
-def test_the_results_page_is_built_from_the_runs_json(
+def test_the_results_pages_are_built_from_the_runs_json(
     seed_runs: list[Path], tmp_path: Path
 ) -> None:
-    runs, page = tmp_path / "runs", tmp_path / "index.md"
-    adds = [arg for i, run in enumerate(seed_runs[:2]) for arg in ("--add", str(run), f"s{i}")]
+    runs, pages = tmp_path / "runs", tmp_path / "pages"
+    # seeds 0 and 1 of one config, and seed 2 with another KL weight
+    chosen = {"s0": seed_runs[0], "s1": seed_runs[1], "kl1": seed_runs[3]}
+    held_out = tmp_path / "held-out"
+    held_out.mkdir()
+    metrics = json.loads((seed_runs[0] / "metrics.json").read_text())
+    metrics["evaluated_on"] = "validation: the last 5000 training images"
+    metrics["config"]["validation"] = 5000
+    (held_out / "metrics.json").write_text(json.dumps(metrics))
+    adds = [arg for name, run in chosen.items() for arg in ("--add", str(run), name)]
     script = [sys.executable, str(DOCS / "build_results.py")]
     build = subprocess.run(
-        [*script, "--runs", str(runs), "--out", str(page), *adds],
+        [*script, "--runs", str(runs), "--out-dir", str(pages), *adds, "--add", str(held_out), "v"],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert build.returncode == 0, build.stderr
-    text = page.read_text()
-    written = [json.loads((run / "metrics.json").read_text()) for run in seed_runs[:2]]
-    for i, metrics in enumerate(written):
-        assert f"## `s{i}`: lenet, seed {metrics['config']['seed']}" in text
-        assert f"| {100 * metrics['test_accuracy']:.2f}% | {metrics['test_nll']:.4f} |" in text
-        assert (runs / f"s{i}" / "reliability.png").is_file()
-    mean = sum(m["test_nll"] for m in written) / 2
-    assert "| mean | " in text and f"{mean:.4f}" in text
+    assert {p.name for p in pages.iterdir()} == {"index.md", "bnn-lenet.md", "lenet-validation.md"}
+    text = (pages / "bnn-lenet.md").read_text()
+    written = {name: json.loads((run / "metrics.json").read_text()) for name, run in chosen.items()}
+    for name, m in written.items():
+        assert f"## `{name}`: lenet, seed {m['config']['seed']}" in text
+        assert f"| {100 * m['test_accuracy']:.2f}% | {m['test_nll']:.4f} |" in text
+        assert (runs / name / "reliability.png").is_file()
+    # the mean is over the two runs that differ in the seed alone
+    mean = (written["s0"]["test_nll"] + written["s1"]["test_nll"]) / 2
+    assert text.count("| **mean** |") == 1 and f"**{mean:.4f}**" in text
+    assert "over 2 seeds" in text
+    validation = (pages / "lenet-validation.md").read_text()
+    assert "Scored on validation: the last 5000 training images" in validation
+    assert "| `v` | `--arch lenet " in validation and "--validation 5000" in validation
+    assert "`v`" not in text
+    index = (pages / "index.md").read_text()
+    assert "[The Bayesian LeNet-5](bnn-lenet.md) | 3 |" in index
+    assert "(held-out training images)" in index
 
 
-def test_the_committed_results_page_is_what_the_script_writes(tmp_path: Path) -> None:
-    page = tmp_path / "index.md"
-    subprocess.run([sys.executable, str(DOCS / "build_results.py"), "--out", str(page)], check=True)
-    assert page.read_text() == (DOCS / "results" / "index.md").read_text()
+def test_the_committed_results_pages_are_what_the_script_writes(tmp_path: Path) -> None:
+    script = [sys.executable, str(DOCS / "build_results.py"), "--out-dir", str(tmp_path)]
+    subprocess.run(script, check=True)
+    committed = DOCS / "results"
+    for page in tmp_path.iterdir():
+        assert page.read_text() == (committed / page.name).read_text(), page.name
