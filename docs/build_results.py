@@ -162,7 +162,7 @@ def describe_flags(config: dict[str, Any]) -> str:
     """The training flags of a run, as its command line would give them."""
     keys = ("arch", "epochs", "batch_size", "lr", "lr_decay", "kl_weight", "estimator", "shift")
     flags = [f"--{k.replace('_', '-')} {config[k]}" for k in keys if k in config]
-    for key in ("elastic", "kl_warmup", "validation", "train_size"):
+    for key in ("elastic", "kl_warmup", "validation", "train_size", "threads"):
         if config.get(key):
             flags.append(f"--{key.replace('_', '-')} {config[key]}")
     if config.get("init_from"):

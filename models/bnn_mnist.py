@@ -236,7 +236,7 @@ FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--test-size",), {"type": positive_int, "default": None,
         "help": "evaluate on the first N test (or --validation) images"}),
     (("--eval-every",), {"type": nonnegative_int, "default": 5,
-        "help": "test accuracy every N epochs (0: never)"}),
+        "help": "test (or --validation) accuracy every N epochs (0: never)"}),
     (("--baseline",), {"action": argparse.BooleanOptionalAction, "default": True,
         "help": "time a plain PyTorch MLP epoch for comparison (with --arch lenet: train a "
         "plain LeNet of the same shape alongside, for the comparison and the shift test)"}),

@@ -172,11 +172,14 @@ def test_validation_holds_out_the_last_training_images_in_the_test_sets_place(
 
     out = tmp_path / "run"
     flags = ["--arch", "lenet", "--validation", "400", "--test-size", "300", "--train-size", "500"]
-    _run(
+    result = _run(
         "--data-dir", mnist_dir, "--out", out, "--epochs", "1", *flags, *TINY[2:], "--elastic", "34"
     )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["evaluated_on"] == "validation: the last 400 training images"
+    assert re.search(r"scored on +validation: the last 400 training images", result.stdout)
+    assert re.search(r"held-out accuracy +\d+\.\d\d%", result.stdout)
+    assert "test accuracy" not in result.stdout
     assert metrics["config"]["validation"] == 400 and metrics["config"]["elastic"] == 34.0
 
 

@@ -185,6 +185,10 @@ def summary_lines(results: dict[str, Any], arch: str, out: Path) -> list[str]:
         ("wall time", f"{results['wall_minutes']:.1f} min"),
         ("outputs", str(out)),
     ]
+    evaluated_on = results.get("evaluated_on", "test")
+    if evaluated_on != "test":  # held-out training images stand in for the test set
+        rows = [(k.replace("test ", "held-out "), v) for k, v in rows]
+        rows.insert(0, ("scored on", evaluated_on))
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}" for k, v in rows]
     samples = results["shift_test_samples"]
