@@ -381,10 +381,15 @@ def pages(runs: dict[str, dict[str, Any]], runs_dir: Path) -> dict[str, str]:
 
 
 def add(run_dir: Path, name: str, runs: Path) -> None:
-    """Copy a run's JSON and plots into ``runs / name``."""
+    """Copy a run's JSON and plots into ``runs / name`` (a held-out run's JSON alone)."""
     target = runs / name
     target.mkdir(parents=True, exist_ok=True)
-    for file in KEPT:
+    kept = KEPT
+    if (run_dir / "metrics.json").is_file():
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        if metrics.get("evaluated_on", "test") != "test":  # its page shows no plots
+            kept = ("metrics.json",)
+    for file in kept:
         if (run_dir / file).is_file():
             shutil.copy2(run_dir / file, target / file)
 

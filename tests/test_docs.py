@@ -137,6 +137,7 @@ def test_the_results_pages_are_built_from_the_runs_json(
     metrics["evaluated_on"] = "validation: the last 5000 training images"
     metrics["config"]["validation"] = 5000
     (held_out / "metrics.json").write_text(json.dumps(metrics))
+    (held_out / "reliability.png").write_bytes((seed_runs[0] / "reliability.png").read_bytes())
     adds = [arg for name, run in chosen.items() for arg in ("--add", str(run), name)]
     script = [sys.executable, str(DOCS / "build_results.py")]
     build = subprocess.run(
@@ -161,6 +162,7 @@ def test_the_results_pages_are_built_from_the_runs_json(
     assert "Scored on validation: the last 5000 training images" in validation
     assert "| `v` | `--arch lenet " in validation and "--validation 5000" in validation
     assert "`v`" not in text
+    assert {p.name for p in (runs / "v").iterdir()} == {"metrics.json"}  # no plots shown
     index = (pages / "index.md").read_text()
     assert "[The Bayesian LeNet-5](bnn-lenet.md) | 3 |" in index
     assert "(held-out training images)" in index
