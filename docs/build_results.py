@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from pyro_logits.bnn.evaluation import complete_config
+
 HERE = Path(__file__).resolve().parent
 RUNS = HERE / "results" / "runs"
 OUT_DIR = HERE / "results"
@@ -158,21 +160,27 @@ def shift_table(m: dict[str, Any]) -> list[str]:
     return table(header, rows)
 
 
-def describe_flags(config: dict[str, Any]) -> str:
-    """The training flags of a run, as its command line would give them."""
+def describe_flags(config: dict[str, Any], names: dict[str, str] | None = None) -> str:
+    """The training flags of a run, as its command line would give them.
+
+    ``names`` maps other runs' output directories to their names on the pages, for the run an
+    ``--init-from`` checkpoint came from.
+    """
     keys = ("arch", "epochs", "batch_size", "lr", "lr_decay", "kl_weight", "estimator", "shift")
     flags = [f"--{k.replace('_', '-')} {config[k]}" for k in keys if k in config]
     for key in ("elastic", "kl_warmup", "validation", "train_size", "threads"):
         if config.get(key):
             flags.append(f"--{key.replace('_', '-')} {config[key]}")
     if config.get("init_from"):
-        flags.append(f"--init-from {Path(config['init_from']).parent.name}/checkpoint.pt")
+        source = str(Path(config["init_from"]).parent)
+        flags.append(f"--init-from {(names or {}).get(source, source)}/checkpoint.pt")
         flags.append(f"--init-scale-fraction {config['init_scale_fraction']}")
     return " ".join(flags)
 
 
 def training_config(config: dict[str, Any]) -> str:
     """What a run trained, as a key: its config less the seed and what does not train."""
+    config = complete_config(config)  # a run older than a flag ran at the flag's earlier value
     return json.dumps({k: v for k, v in config.items() if k not in NOT_TRAINING}, sort_keys=True)
 
 
@@ -285,10 +293,11 @@ def beyond_noise(m: dict[str, Any]) -> str:
 
 def validation_section(runs: dict[str, dict[str, Any]]) -> list[str]:
     """Runs scored on held-out training images: one row each, to compare their flags."""
+    names = {str(Path(m["config"]["out"])): name for name, m in runs.items()}
     rows = [
         [
             f"`{name}`",
-            f"`{describe_flags(m['config'])}`",
+            f"`{describe_flags(m['config'], names)}`",
             pct(m["test_accuracy"]),
             f"{m['test_nll']:.4f}",
             pct(m["test_ece"]),

@@ -63,7 +63,7 @@ from pyro_logits.bnn import (
     init_data_parallel,
 )
 from pyro_logits.bnn.baseline import PlainNetwork, lenet, plain_mlp
-from pyro_logits.bnn.evaluation import evaluate, samples_curve, summary_lines
+from pyro_logits.bnn.evaluation import complete_config, evaluate, samples_curve, summary_lines
 from pyro_logits.datasets import load_mnist, random_elastic, random_shift
 from pyro_logits.runs import (
     RunLock,
@@ -114,16 +114,6 @@ TRAINING_KEYS = (
     "elastic",
     "validation",
 )
-# Training flags added after the first runs, with the value those runs used: a checkpoint
-# written before a flag existed resumes under that value.
-EARLIER_RUNS_USED = {
-    "kl_warmup": 0,
-    "average_from": 0,
-    "init_from": None,
-    "init_scale_fraction": 0.1,
-    "elastic": 0.0,
-    "validation": 0,
-}
 
 
 # Defaults that depend on --arch, each measured on the full training set and 10,000 test images
@@ -445,7 +435,7 @@ def _resume(run: Run, clf: BNNClassifier) -> dict[str, Any] | None:
         _check_extra(run, extra, clf.epoch)
     except ValueError as error:
         raise SystemExit(f"{error}") from None
-    saved = {**EARLIER_RUNS_USED, **extra["config"]}
+    saved = complete_config(extra["config"])
     config = run.config
     changed = {k: (saved.get(k), config[k]) for k in TRAINING_KEYS if saved.get(k) != config[k]}
     if changed:

@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pyro_logits.bnn.evaluation import complete_config
 from pyro_logits.plots import plot_shift
 from pyro_logits.runs import atomic_write, claim_run_dir, require_modules, run_dir_error
 
@@ -62,7 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _comparable(metrics: dict[str, Any]) -> dict[str, Any]:
     """What must agree between runs: the flags but the free ones, and the plain network."""
-    flags = {k: v for k, v in metrics["config"].items() if k not in FREE_FLAGS}
+    config = complete_config(metrics["config"])  # flags added since a run: as it ran
+    flags = {k: v for k, v in config.items() if k not in FREE_FLAGS}
     return {**flags, "baseline_network": metrics.get("baseline_network")}
 
 

@@ -130,7 +130,13 @@ def test_the_results_pages_are_built_from_the_runs_json(
 ) -> None:
     runs, pages = tmp_path / "runs", tmp_path / "pages"
     # seeds 0 and 1 of one config, and seed 2 with another KL weight
-    chosen = {"s0": seed_runs[0], "s1": seed_runs[1], "kl1": seed_runs[3]}
+    older = tmp_path / "older"  # seed 1, written before --elastic existed: it ran without
+    older.mkdir()
+    metrics = json.loads((seed_runs[1] / "metrics.json").read_text())
+    del metrics["config"]["elastic"]
+    (older / "metrics.json").write_text(json.dumps(metrics))
+    (older / "reliability.png").write_bytes((seed_runs[1] / "reliability.png").read_bytes())
+    chosen = {"s0": seed_runs[0], "s1": older, "kl1": seed_runs[3]}
     held_out = tmp_path / "held-out"
     held_out.mkdir()
     metrics = json.loads((seed_runs[0] / "metrics.json").read_text())

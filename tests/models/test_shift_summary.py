@@ -84,6 +84,24 @@ def test_summary_of_runs_without_paired_differences(seed_runs: list[Path], tmp_p
     assert "beyond the test set's noise" not in result.stdout
 
 
+def test_a_run_older_than_a_flag_compares_at_the_flags_earlier_value(
+    seed_runs: list[Path], tmp_path: Path
+) -> None:
+    # A run written before --elastic and --validation existed ran without either.
+    older = tmp_path / "older"
+    shutil.copytree(seed_runs[1], older)
+    metrics = json.loads((older / "metrics.json").read_text())
+    del metrics["config"]["elastic"], metrics["config"]["validation"]
+    (older / "metrics.json").write_text(json.dumps(metrics))
+    result = _summary(seed_runs[0], older, "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    # the same run, had it used a distortion, is another experiment
+    metrics["config"]["elastic"] = 8.0
+    (older / "metrics.json").write_text(json.dumps(metrics))
+    result = _summary(seed_runs[0], older, "--out", tmp_path / "refused")
+    assert result.returncode == 2 and "{'elastic': (0.0, 8.0)}" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("pick", "message"),
     [

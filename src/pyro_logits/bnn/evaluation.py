@@ -20,7 +20,39 @@ from pyro_logits import datasets, metrics
 from pyro_logits.bnn.classifier import BNNClassifier
 from pyro_logits.datasets import CORRUPTIONS, corrupt
 
-__all__ = ["Predict", "evaluate", "samples_curve", "scores", "shift_test", "summary_lines"]
+__all__ = [
+    "EARLIER_RUNS_USED",
+    "Predict",
+    "complete_config",
+    "evaluate",
+    "samples_curve",
+    "scores",
+    "shift_test",
+    "summary_lines",
+]
+
+# Training flags of models/bnn_mnist.py added after its first runs, with the value those runs
+# used: a run's config without one of them ran with that value.
+EARLIER_RUNS_USED: dict[str, Any] = {
+    "kl_warmup": 0,
+    "average_from": 0,
+    "init_from": None,
+    "init_scale_fraction": 0.1,
+    "elastic": 0.0,
+    "validation": 0,
+}
+
+
+def complete_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's config with the flags added after it was written, at the values it ran with.
+
+    Examples
+    --------
+    >>> complete_config({"seed": 3})["elastic"]
+    0.0
+    """
+    return {**EARLIER_RUNS_USED, **config}
+
 
 # Log class probabilities of a batch of network inputs, on the CPU.
 Predict = Callable[[torch.Tensor], torch.Tensor]
