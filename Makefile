@@ -16,7 +16,7 @@ TEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.pyro-logits-installed
 
-.PHONY: demo test test-lowest vae lint docs setup clean
+.PHONY: demo test test-lowest test-lowest-torch vae lint docs setup clean
 
 setup: $(STAMP)
 
@@ -55,6 +55,18 @@ test-lowest: $(STAMP)
 	$(BIN)/python -m pip install --quiet --progress-bar off --no-deps --target $(VENV)/lowest "$(LOWEST_PYRO)"
 	PYTHONPATH=$(VENV)/lowest $(BIN)/python -c "import pyro; print('testing with Pyro', pyro.__version__)"
 	PYTHONPATH=$(VENV)/lowest $(BIN)/python -m pytest -q -p no:cacheprovider -m "not mnist" $(CORE_TESTS)
+
+# The same tests on the lowest torch the bounds allow, with the lowest Pyro, in a venv of their
+# own (PyPI's torch wheel of that version, with its CUDA libraries: a large download).
+LOWEST_TORCH ?= torch==2.4.1
+LOWEST_VENV ?= .venv-lowest
+test-lowest-torch:
+	test -x $(LOWEST_VENV)/bin/python || $(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install --quiet --progress-bar off "$(LOWEST_TORCH)" \
+		"$(LOWEST_PYRO)" "numpy<2" pytest tqdm matplotlib
+	$(LOWEST_VENV)/bin/python -m pip install --quiet --progress-bar off --no-deps -e . -e lint
+	$(LOWEST_VENV)/bin/python -c "import torch, pyro; print('testing with torch', torch.__version__, 'and Pyro', pyro.__version__)"
+	$(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not mnist" $(CORE_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src lint tests models benchmarks docs
