@@ -58,7 +58,7 @@ test-lowest: $(STAMP)
 
 # The same tests on the lowest torch the bounds allow, with the lowest Pyro, in a venv of their
 # own (PyPI's torch wheel of that version, with its CUDA libraries: a large download).
-LOWEST_TORCH ?= torch==2.4.1
+LOWEST_TORCH ?= torch==2.7.1
 LOWEST_VENV ?= .venv-lowest
 test-lowest-torch:
 	test -x $(LOWEST_VENV)/bin/python || $(PYTHON) -m venv $(LOWEST_VENV)
