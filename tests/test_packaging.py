@@ -92,7 +92,7 @@ def test_the_wheel_holds_both_packages_the_licence_and_the_metadata(
     assert not any(n.startswith(("tests/", "docs/", "models/")) for n in names)
     assert f"Version: {pyro_logits.__version__}" in text
     assert "License-Expression: MIT" in text
-    assert "Requires-Dist: torch>=2.1" in text and "Classifier: Typing :: Typed" in text
+    assert "Requires-Dist: torch>=2.7" in text and "Classifier: Typing :: Typed" in text
 
 
 def test_twine_accepts_both(built: tuple[Path, Path, str]) -> None:
