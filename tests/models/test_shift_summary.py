@@ -88,17 +88,15 @@ def test_a_run_older_than_a_flag_compares_at_the_flags_earlier_value(
     seed_runs: list[Path], tmp_path: Path
 ) -> None:
     # A run written before --elastic and --validation existed ran without either.
-    older = tmp_path / "older"
-    shutil.copytree(seed_runs[1], older)
-    metrics = json.loads((older / "metrics.json").read_text())
-    del metrics["config"]["elastic"], metrics["config"]["validation"]
-    (older / "metrics.json").write_text(json.dumps(metrics))
-    result = _summary(seed_runs[0], older, "--out", tmp_path / "out")
+    def older(metrics: dict[str, Any]) -> None:
+        del metrics["config"]["elastic"], metrics["config"]["validation"]
+
+    older_run = _damaged_copy(seed_runs[1], tmp_path / "older", older)
+    result = _summary(seed_runs[0], older_run, "--out", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     # the same run, had it used a distortion, is another experiment
-    metrics["config"]["elastic"] = 8.0
-    (older / "metrics.json").write_text(json.dumps(metrics))
-    result = _summary(seed_runs[0], older, "--out", tmp_path / "refused")
+    elastic = _damaged_copy(seed_runs[1], tmp_path / "elastic", _set(("config", "elastic"), 8.0))
+    result = _summary(seed_runs[0], elastic, "--out", tmp_path / "refused")
     assert result.returncode == 2 and "{'elastic': (0.0, 8.0)}" in result.stderr
 
 
@@ -156,7 +154,7 @@ def _damaged_copy(run: Path, tmp_path: Path, damage: Callable[[dict[str, Any]], 
     ``damage`` edits the metrics in place, or returns the new text (str or bytes) of the file.
     """
     damaged = tmp_path / "damaged"
-    damaged.mkdir()
+    damaged.mkdir(parents=True)
     metrics = json.loads((run / "metrics.json").read_text())
     text = damage(metrics)
     if text is None:
