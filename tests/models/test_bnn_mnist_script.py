@@ -248,13 +248,13 @@ def test_defaults_follow_the_architecture_and_given_flags_win(
 
     mlp, lenet = ([0.2], "local-reparam", 0), (["he"], "flipout", 3)
     assert parsed() == (30, 128, 1e-3, 0.95, 0.1, 0, *mlp)
-    assert parsed("--arch", "lenet") == (15, 64, 3e-3, 0.85, 0.03, 2, *lenet)
+    assert parsed("--arch", "lenet") == (15, 64, 3e-3, 0.85, 0.01, 2, *lenet)
     assert parsed("--arch", "lenet", "--lr", "0.01", "--shift", "0", "--batch-size", "128") == (
-        (15, 128, 0.01, 0.85, 0.03, 0, *lenet)
+        (15, 128, 0.01, 0.85, 0.01, 0, *lenet)
     )
     assert parsed("--epochs", "3", "--kl-weight", "1") == (3, 128, 1e-3, 0.95, 1.0, 0, *mlp)
     assert parsed("--arch", "lenet", "--prior-scale", "0.2", "--estimator", "local-reparam") == (
-        (15, 64, 3e-3, 0.85, 0.03, 2, [0.2], "local-reparam", 3)
+        (15, 64, 3e-3, 0.85, 0.01, 2, [0.2], "local-reparam", 3)
     )
     assert parsed("--prior-scale", "he")[-3:] == (["he"], "local-reparam", 0)
     assert parsed("--arch", "lenet", "--average-last", "0")[-1] == 0

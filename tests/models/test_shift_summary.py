@@ -104,7 +104,7 @@ def test_a_run_older_than_a_flag_compares_at_the_flags_earlier_value(
     ("pick", "message"),
     [
         ((1, 2), r"seed\(s\) \[1\] appear more than once"),
-        ((0, 3), r"differs from .* in \{'kl_weight': \(0\.03, 1\.0\)\}"),
+        ((0, 3), r"differs from .* in \{'kl_weight': \(0\.01, 1\.0\)\}"),
         ((0,), "expected at least two run directories"),
     ],
 )
