@@ -189,15 +189,22 @@ def training_minutes(m: dict[str, Any]) -> float:
     return float(sum(m["seconds_per_epoch"])) / 60
 
 
-def seeds_section(runs: dict[str, dict[str, Any]], title: str) -> list[str]:
-    """Runs that differ in the seed alone: one row each and the mean, per training config."""
+def seed_groups(runs: dict[str, dict[str, Any]]) -> list[dict[str, dict[str, Any]]]:
+    """The runs that differ in the seed alone, per training config, where there are two or more.
+
+    The groups with the most seeds come first.
+    """
     groups: dict[str, dict[str, dict[str, Any]]] = {}
     for name, m in runs.items():
-        groups.setdefault(training_config(m["config"]), {})[name] = m
+        if "config" in m and "seeds" not in m:
+            groups.setdefault(training_config(m["config"]), {})[name] = m
+    return sorted((group for group in groups.values() if len(group) >= 2), key=len, reverse=True)
+
+
+def seeds_section(runs: dict[str, dict[str, Any]], title: str) -> list[str]:
+    """Runs that differ in the seed alone: one row each and the mean, per training config."""
     lines = []
-    for group in groups.values():
-        if len(group) < 2:
-            continue
+    for group in seed_groups(runs):
         first = next(iter(group.values()))
         rows = [
             [
@@ -328,6 +335,11 @@ def page_of(m: dict[str, Any]) -> str:
     return "lenet-validation"
 
 
+def seed_count(item: tuple[str, dict[str, Any]]) -> int:
+    """Sort key of a shift summary: the most seeds first."""
+    return -len(item[1]["seeds"])
+
+
 def intro(title: str) -> list[str]:
     """A page's title and where its numbers come from."""
     return [
@@ -349,9 +361,9 @@ def model_page(key: str, runs: dict[str, dict[str, Any]], runs_dir: Path) -> str
     trained = {n: m for n, m in runs.items() if "config" in m and "seeds" not in m}
     if key != "vae":
         lines += seeds_section(trained, PAGES[key])
-    for name, m in runs.items():
-        if "seeds" in m:
-            lines += shift_summary_section(name, m, runs_dir)
+    summaries = sorted((item for item in runs.items() if "seeds" in item[1]), key=seed_count)
+    for name, m in summaries:
+        lines += shift_summary_section(name, m, runs_dir)
     for name, m in trained.items():
         lines += vae_section(name, m, runs_dir) if key == "vae" else bnn_section(name, m, runs_dir)
     return "\n".join(lines).rstrip() + "\n"
@@ -368,13 +380,18 @@ def overview(by_page: dict[str, dict[str, dict[str, Any]]]) -> str:
                 headline = f"test ELBO {m['test_elbo_nats_per_image']:.2f} nats/image"
                 rows.append([f"[{PAGES[key]}]({key}.md)", 1, headline])
         elif scored:
-            accuracy = statistics.fmean(m["test_accuracy"] for m in scored)
-            nll = statistics.fmean(m["test_nll"] for m in scored)
-            ece = statistics.fmean(m["test_ece"] for m in scored)
             where = "held-out training images" if key == "lenet-validation" else "test set"
-            headline = f"mean accuracy {pct(accuracy)}, NLL {nll:.4f}, ECE {pct(ece)} ({where})"
-            rows.append([f"[{PAGES[key]}]({key}.md)", len(scored), headline])
-    lines += table(["page", "runs", "headline (mean over its runs)"], rows)
+            groups = [] if key == "lenet-validation" else seed_groups(runs)
+            for group in groups or [{str(i): m for i, m in enumerate(scored)}]:
+                found = list(group.values())
+                accuracy = statistics.fmean(m["test_accuracy"] for m in found)
+                nll = statistics.fmean(m["test_nll"] for m in found)
+                ece = statistics.fmean(m["test_ece"] for m in found)
+                headline = f"mean accuracy {pct(accuracy)}, NLL {nll:.4f}, ECE {pct(ece)} ({where})"
+                if groups:
+                    headline += f", over seeds: `{describe_flags(found[0]['config'])}`"
+                rows.append([f"[{PAGES[key]}]({key}.md)", len(found), headline])
+    lines += table(["page", "runs", "headline (mean over the runs)"], rows)
     lines += ["```{toctree}", ":hidden:", "", *by_page, "```", ""]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -24,7 +24,8 @@ from pyro_logits import (
     ProbsAsLogitsWarning,
     diagnose,
 )
-from pyro_logits.checks import normalisation_tolerance, user_frame, warn_if_misused
+from pyro_logits.checks import user_frame, warn_if_misused
+from pyro_logits.evidence import normalisation_tolerance
 
 DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 LOW_PRECISION = (torch.float16, torch.bfloat16)

@@ -170,7 +170,9 @@ def test_the_results_pages_are_built_from_the_runs_json(
     assert "`v`" not in text
     assert {p.name for p in (runs / "v").iterdir()} == {"metrics.json"}  # no plots shown
     index = (pages / "index.md").read_text()
-    assert "[The Bayesian LeNet-5](bnn-lenet.md) | 3 |" in index
+    # the headline is the mean over the seeds of one config, not over configs
+    assert "[The Bayesian LeNet-5](bnn-lenet.md) | 2 | mean accuracy" in index
+    assert f"NLL {mean:.4f}" in index and "| 3 |" not in index
     assert "(held-out training images)" in index
 
 

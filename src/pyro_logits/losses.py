@@ -77,9 +77,9 @@ from pyro_logits.checks import (
     ProbsAsLogProbsWarning,
     ProvenanceUnavailableWarning,
     diagnose,
-    normalisation_tolerance,
     user_frame,
 )
+from pyro_logits.evidence import normalisation_tolerance
 
 __all__ = ["LossChecker"]
 

@@ -80,9 +80,9 @@ from torch.distributions.relaxed_categorical import ExpRelaxedCategorical
 from pyro_logits.checks import (
     CHECKED_MARK,
     WarnedLocations,
-    logsumexp_of_first,
     warn_if_misused,
 )
+from pyro_logits.evidence import logsumexp_of_first
 from pyro_logits.losses import LossChecker
 
 if TYPE_CHECKING:
