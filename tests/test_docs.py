@@ -176,6 +176,30 @@ def test_the_results_pages_are_built_from_the_runs_json(
     assert "(held-out training images)" in index
 
 
+@pytest.mark.mnist
+def test_the_seed_group_with_the_most_seeds_comes_first(
+    seed_runs: list[Path], tmp_path: Path
+) -> None:
+    # "a-*": two seeds with KL weight 1; "b-*": three seeds of the tiny default. The pages are
+    # read in name order, so the smaller group is read first
+    copies = {"a-kl1": (seed_runs[3], 2), "a-kl1-again": (seed_runs[3], 5)}
+    copies |= {"b-s0": (seed_runs[0], 0), "b-s1": (seed_runs[1], 1), "b-s7": (seed_runs[0], 7)}
+    adds = []
+    for name, (run, seed) in copies.items():
+        metrics = json.loads((run / "metrics.json").read_text())
+        metrics["config"]["seed"] = seed
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps(metrics))
+        adds += ["--add", str(tmp_path / name), name]
+    runs, pages = tmp_path / "runs", tmp_path / "pages"
+    script = [sys.executable, str(DOCS / "build_results.py"), "--runs", str(runs)]
+    subprocess.run([*script, "--out-dir", str(pages), *adds], check=True, timeout=120)
+    text = (pages / "bnn-lenet.md").read_text()
+    assert 0 < text.index("over 3 seeds") < text.index("over 2 seeds")
+    index = (pages / "index.md").read_text()
+    assert 0 < index.index("(bnn-lenet.md) | 3 |") < index.index("(bnn-lenet.md) | 2 |")
+
+
 def test_the_committed_results_pages_are_what_the_script_writes(tmp_path: Path) -> None:
     script = [sys.executable, str(DOCS / "build_results.py"), "--out-dir", str(tmp_path)]
     subprocess.run(script, check=True)
