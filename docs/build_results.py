@@ -189,16 +189,29 @@ def training_minutes(m: dict[str, Any]) -> float:
     return float(sum(m["seconds_per_epoch"])) / 60
 
 
+def trained_runs(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The runs that trained a model (not the shift summaries over them)."""
+    return {name: m for name, m in runs.items() if "config" in m and "seeds" not in m}
+
+
 def seed_groups(runs: dict[str, dict[str, Any]]) -> list[dict[str, dict[str, Any]]]:
-    """The runs that differ in the seed alone, per training config, where there are two or more.
+    """The trained runs that differ in the seed alone, per training config, two or more a group.
 
     The groups with the most seeds come first.
     """
     groups: dict[str, dict[str, dict[str, Any]]] = {}
-    for name, m in runs.items():
-        if "config" in m and "seeds" not in m:
-            groups.setdefault(training_config(m["config"]), {})[name] = m
+    for name, m in trained_runs(runs).items():
+        groups.setdefault(training_config(m["config"]), {})[name] = m
     return sorted((group for group in groups.values() if len(group) >= 2), key=len, reverse=True)
+
+
+def mean_scores(runs: Iterable[dict[str, Any]]) -> tuple[float, float, float]:
+    """The mean test accuracy, NLL and ECE of ``runs``."""
+    found = list(runs)
+    accuracy, nll, ece = (
+        statistics.fmean(m[key] for m in found) for key in ("test_accuracy", "test_nll", "test_ece")
+    )
+    return accuracy, nll, ece
 
 
 def seeds_section(runs: dict[str, dict[str, Any]], title: str) -> list[str]:
@@ -218,18 +231,15 @@ def seeds_section(runs: dict[str, dict[str, Any]], title: str) -> list[str]:
             ]
             for name, m in group.items()
         ]
-        means = [
-            statistics.fmean(m[k] for m in group.values())
-            for k in ("test_accuracy", "test_nll", "test_ece")
-        ]
+        accuracy, nll, ece = mean_scores(group.values())
         adaptive = [m["test_ece_adaptive"] for m in group.values() if "test_ece_adaptive" in m]
         rows.append(
             [
                 "**mean**",
                 "",
-                f"**{pct(means[0])}**",
-                f"**{means[1]:.4f}**",
-                f"**{pct(means[2])}**",
+                f"**{pct(accuracy)}**",
+                f"**{nll:.4f}**",
+                f"**{pct(ece)}**",
                 f"**{pct(statistics.fmean(adaptive))}**" if len(adaptive) == len(group) else "-",
                 f"**{statistics.fmean(training_minutes(m) for m in group.values()):.1f}**",
             ]
@@ -335,11 +345,6 @@ def page_of(m: dict[str, Any]) -> str:
     return "lenet-validation"
 
 
-def seed_count(item: tuple[str, dict[str, Any]]) -> int:
-    """Sort key of a shift summary: the most seeds first."""
-    return -len(item[1]["seeds"])
-
-
 def intro(title: str) -> list[str]:
     """A page's title and where its numbers come from."""
     return [
@@ -358,10 +363,11 @@ def model_page(key: str, runs: dict[str, dict[str, Any]], runs_dir: Path) -> str
     if key == "lenet-validation":
         lines += validation_section(runs)
         return "\n".join(lines).rstrip() + "\n"
-    trained = {n: m for n, m in runs.items() if "config" in m and "seeds" not in m}
+    trained = trained_runs(runs)
     if key != "vae":
         lines += seeds_section(trained, PAGES[key])
-    summaries = sorted((item for item in runs.items() if "seeds" in item[1]), key=seed_count)
+    summaries = [(name, m) for name, m in runs.items() if "seeds" in m]
+    summaries.sort(key=lambda summary: len(summary[1]["seeds"]), reverse=True)
     for name, m in summaries:
         lines += shift_summary_section(name, m, runs_dir)
     for name, m in trained.items():
@@ -382,11 +388,8 @@ def overview(by_page: dict[str, dict[str, dict[str, Any]]]) -> str:
         elif scored:
             where = "held-out training images" if key == "lenet-validation" else "test set"
             groups = [] if key == "lenet-validation" else seed_groups(runs)
-            for group in groups or [{str(i): m for i, m in enumerate(scored)}]:
-                found = list(group.values())
-                accuracy = statistics.fmean(m["test_accuracy"] for m in found)
-                nll = statistics.fmean(m["test_nll"] for m in found)
-                ece = statistics.fmean(m["test_ece"] for m in found)
+            for found in [list(group.values()) for group in groups] or [scored]:
+                accuracy, nll, ece = mean_scores(found)
                 headline = f"mean accuracy {pct(accuracy)}, NLL {nll:.4f}, ECE {pct(ece)} ({where})"
                 if groups:
                     headline += f", over seeds: `{describe_flags(found[0]['config'])}`"

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import torch
@@ -50,6 +53,25 @@ def load_script(path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> Modul
     monkeypatch.setitem(sys.modules, name, module)
     spec.loader.exec_module(module)
     return module
+
+
+def edited_run_copy(
+    run: Path, target: Path, edit: Callable[[dict[str, Any]], Any], *, keep: Sequence[str] = ()
+) -> Path:
+    """A copy of ``run``'s ``metrics.json`` in ``target``, changed by ``edit``.
+
+    ``edit`` changes the metrics in place, or returns the file's new text (str or bytes). The
+    files named in ``keep`` (plots) are copied as they are.
+    """
+    target.mkdir(parents=True)
+    metrics = json.loads((run / "metrics.json").read_text())
+    text = edit(metrics)
+    if text is None:
+        text = json.dumps(metrics)  # NaN and inf as bnn_mnist.py writes them: NaN, Infinity
+    (target / "metrics.json").write_bytes(text if isinstance(text, bytes) else text.encode())
+    for name in keep:
+        shutil.copy2(run / name, target / name)
+    return target
 
 
 def _default_sigint() -> None:

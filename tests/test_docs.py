@@ -8,10 +8,11 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pyro
 import pytest
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, edited_run_copy
 
 import pyro_logits as pl
 
@@ -129,21 +130,19 @@ def test_the_results_pages_are_built_from_the_runs_json(
     seed_runs: list[Path], tmp_path: Path
 ) -> None:
     runs, pages = tmp_path / "runs", tmp_path / "pages"
+
+    def before_elastic(metrics: dict[str, Any]) -> None:  # a run older than --elastic
+        del metrics["config"]["elastic"]
+
+    def on_held_out_images(metrics: dict[str, Any]) -> None:
+        metrics["evaluated_on"] = "validation: the last 5000 training images"
+        metrics["config"]["validation"] = 5000
+
+    plot = ["reliability.png"]
+    older = edited_run_copy(seed_runs[1], tmp_path / "older", before_elastic, keep=plot)
     # seeds 0 and 1 of one config, and seed 2 with another KL weight
-    older = tmp_path / "older"  # seed 1, written before --elastic existed: it ran without
-    older.mkdir()
-    metrics = json.loads((seed_runs[1] / "metrics.json").read_text())
-    del metrics["config"]["elastic"]
-    (older / "metrics.json").write_text(json.dumps(metrics))
-    (older / "reliability.png").write_bytes((seed_runs[1] / "reliability.png").read_bytes())
     chosen = {"s0": seed_runs[0], "s1": older, "kl1": seed_runs[3]}
-    held_out = tmp_path / "held-out"
-    held_out.mkdir()
-    metrics = json.loads((seed_runs[0] / "metrics.json").read_text())
-    metrics["evaluated_on"] = "validation: the last 5000 training images"
-    metrics["config"]["validation"] = 5000
-    (held_out / "metrics.json").write_text(json.dumps(metrics))
-    (held_out / "reliability.png").write_bytes((seed_runs[0] / "reliability.png").read_bytes())
+    held_out = edited_run_copy(seed_runs[0], tmp_path / "held-out", on_held_out_images, keep=plot)
     adds = [arg for name, run in chosen.items() for arg in ("--add", str(run), name)]
     script = [sys.executable, str(DOCS / "build_results.py")]
     build = subprocess.run(
@@ -186,11 +185,10 @@ def test_the_seed_group_with_the_most_seeds_comes_first(
     copies |= {"b-s0": (seed_runs[0], 0), "b-s1": (seed_runs[1], 1), "b-s7": (seed_runs[0], 7)}
     adds = []
     for name, (run, seed) in copies.items():
-        metrics = json.loads((run / "metrics.json").read_text())
-        metrics["config"]["seed"] = seed
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "metrics.json").write_text(json.dumps(metrics))
-        adds += ["--add", str(tmp_path / name), name]
+        copy = edited_run_copy(
+            run, tmp_path / name, lambda m, seed=seed: m["config"].update(seed=seed)
+        )
+        adds += ["--add", str(copy), name]
     runs, pages = tmp_path / "runs", tmp_path / "pages"
     script = [sys.executable, str(DOCS / "build_results.py"), "--runs", str(runs)]
     subprocess.run([*script, "--out-dir", str(pages), *adds], check=True, timeout=120)

@@ -6,7 +6,6 @@ import json
 import math
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers import REPO_ROOT, load_script
+from helpers import REPO_ROOT, edited_run_copy, load_script
 
 from pyro_logits.datasets import CORRUPTIONS
 
@@ -69,14 +68,8 @@ def test_summary_gives_each_corruption_over_the_seeds(
 
 def test_summary_of_runs_without_paired_differences(seed_runs: list[Path], tmp_path: Path) -> None:
     # Runs written before the paired differences were saved are summarised without them.
-    runs = []
-    for run in seed_runs[:2]:
-        copy = tmp_path / run.name
-        copy.mkdir()
-        metrics = json.loads((run / "metrics.json").read_text())
-        del metrics["shift_test_nll_difference"]
-        (copy / "metrics.json").write_text(json.dumps(metrics))
-        runs.append(copy)
+    earlier = _delete("shift_test_nll_difference")
+    runs = [edited_run_copy(run, tmp_path / run.name, earlier) for run in seed_runs[:2]]
     result = _summary(*runs, "--out", tmp_path / "summary")
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "summary" / "shift_summary.json").read_text())
@@ -91,11 +84,11 @@ def test_a_run_older_than_a_flag_compares_at_the_flags_earlier_value(
     def older(metrics: dict[str, Any]) -> None:
         del metrics["config"]["elastic"], metrics["config"]["validation"]
 
-    older_run = _damaged_copy(seed_runs[1], tmp_path / "older", older)
+    older_run = edited_run_copy(seed_runs[1], tmp_path / "older", older)
     result = _summary(seed_runs[0], older_run, "--out", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     # the same run, had it used a distortion, is another experiment
-    elastic = _damaged_copy(seed_runs[1], tmp_path / "elastic", _set(("config", "elastic"), 8.0))
+    elastic = edited_run_copy(seed_runs[1], tmp_path / "elastic", _set(("config", "elastic"), 8.0))
     result = _summary(seed_runs[0], elastic, "--out", tmp_path / "refused")
     assert result.returncode == 2 and "{'elastic': (0.0, 8.0)}" in result.stderr
 
@@ -130,11 +123,8 @@ def test_summary_refuses_runs_with_different_plain_networks(
     seed_runs: list[Path], tmp_path: Path
 ) -> None:
     # A run of an older script: its plain LeNet was trained otherwise, under the same flags.
-    older = tmp_path / "older"
-    shutil.copytree(seed_runs[1], older)
-    metrics = json.loads((older / "metrics.json").read_text())
-    metrics["baseline_network"] = "plain LeNet (trained alongside)"
-    (older / "metrics.json").write_text(json.dumps(metrics))
+    trained_otherwise = _set(("baseline_network",), "plain LeNet (trained alongside)")
+    older = edited_run_copy(seed_runs[1], tmp_path / "older", trained_otherwise)
     result = _summary(seed_runs[0], older, "--out", tmp_path / "out")
     assert result.returncode == 2
     assert (
@@ -146,22 +136,6 @@ def test_summary_refuses_runs_with_different_plain_networks(
 @pytest.fixture
 def script(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     return load_script(SCRIPT, "shift_summary_script", monkeypatch)
-
-
-def _damaged_copy(run: Path, tmp_path: Path, damage: Callable[[dict[str, Any]], Any]) -> Path:
-    """A copy of ``run``'s metrics.json under ``tmp_path/damaged``, changed by ``damage``.
-
-    ``damage`` edits the metrics in place, or returns the new text (str or bytes) of the file.
-    """
-    damaged = tmp_path / "damaged"
-    damaged.mkdir(parents=True)
-    metrics = json.loads((run / "metrics.json").read_text())
-    text = damage(metrics)
-    if text is None:
-        text = json.dumps(metrics)  # NaN and inf as bnn_mnist.py writes them: NaN, Infinity
-    path = damaged / "metrics.json"
-    path.write_bytes(text if isinstance(text, bytes) else text.encode())
-    return damaged
 
 
 def _set(keys: tuple[str, ...], value: Any) -> Callable[[dict[str, Any]], None]:
@@ -264,7 +238,7 @@ def test_summary_refuses_a_malformed_run_in_one_line(
     damage: Callable[[dict[str, Any]], Any],
     message: str,
 ) -> None:
-    damaged = _damaged_copy(seed_runs[1], tmp_path, damage)
+    damaged = edited_run_copy(seed_runs[1], tmp_path / "damaged", damage)
     with pytest.raises(SystemExit) as exit_status:
         script.main([str(seed_runs[0]), str(damaged), "--out", str(tmp_path / "out")])
     assert exit_status.value.code == 2
@@ -277,7 +251,7 @@ def test_summary_refuses_a_malformed_run_in_one_line(
 def test_summary_refuses_an_unreadable_run(
     seed_runs: list[Path], tmp_path: Path, script: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    unreadable = _damaged_copy(seed_runs[1], tmp_path, lambda m: None)
+    unreadable = edited_run_copy(seed_runs[1], tmp_path / "damaged", lambda m: None)
     (unreadable / "metrics.json").chmod(0)
     if os.access(unreadable / "metrics.json", os.R_OK):
         pytest.skip("this user reads files whatever their mode (root)")
@@ -322,7 +296,7 @@ def test_summary_reports_the_seeds_whose_score_is_not_finite(
         metrics["shift_test"]["clean"]["bnn"]["nll"] = value
         metrics["shift_test_nll_difference"]["clean"]["low"] = None if value is None else math.nan
 
-    damaged = _damaged_copy(seed_runs[1], tmp_path, damage)
+    damaged = edited_run_copy(seed_runs[1], tmp_path / "damaged", damage)
     script.main([str(seed_runs[0]), str(damaged), "--out", str(tmp_path / "out")])
     text = (tmp_path / "out" / "shift_summary.json").read_text()
     summary = json.loads(text, parse_constant=_refuse_constant)
